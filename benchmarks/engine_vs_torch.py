@@ -1,0 +1,152 @@
+"""Time one full GAN iteration (D step + G step) of the NumPy engine and of torch eager, side by side.
+
+Both sides use the same sizes, the same loss (non-saturating, with R1 on the
+reals when the config has it), Adam, float32 and the same real batches; the
+NumPy side is the course's own trainer step (``ToyGAN.d_step``/``g_step``),
+the torch side is idiomatic eager code with ``torch.autograd.grad(...,
+create_graph=True)`` for the penalty. Prints one JSON object.
+
+    python benchmarks/engine_vs_torch.py            # recipe size and batch 512 / width 512
+    python benchmarks/engine_vs_torch.py --quick    # fewer iterations
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+
+
+def _torch_iteration_fn(cfg, dim: int, real_batches: np.ndarray):
+    import torch
+    from torch import nn
+
+    torch.manual_seed(cfg.seed)
+
+    def mlp(sizes):
+        layers = []
+        for i in range(len(sizes) - 1):
+            layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+            if i < len(sizes) - 2:
+                layers.append(nn.LeakyReLU(0.2))
+        return nn.Sequential(*layers)
+
+    G = mlp([cfg.z_dim, *cfg.g_hidden, dim])
+    D = mlp([dim, *cfg.d_hidden, 1])
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    softplus = nn.functional.softplus
+    reals = torch.from_numpy(real_batches)
+    B, state = cfg.batch_size, {"i": 0}
+
+    def iteration():
+        real = reals[state["i"] % len(reals)]
+        state["i"] += 1
+        # discriminator step
+        fake = G(torch.randn(B, cfg.z_dim)).detach()
+        if cfg.penalty == "r1":
+            real = real.clone().requires_grad_(True)
+        d_real, d_fake = D(real), D(fake)
+        loss = softplus(-d_real).mean() + softplus(d_fake).mean()
+        if cfg.penalty == "r1":
+            (g,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+            loss = loss + 0.5 * cfg.gamma * g.pow(2).sum(dim=1).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_d.step()
+        # generator step
+        g_loss = softplus(-D(G(torch.randn(B, cfg.z_dim)))).mean()
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+
+    return iteration
+
+
+def _numpy_iteration_fn(cfg, real_batches: np.ndarray):
+    from gancourse.toy.trainer import ToyGAN
+
+    gan = ToyGAN(cfg)
+    state = {"i": 0}
+
+    def real_batch(n):
+        state["i"] += 1
+        return real_batches[state["i"] % len(real_batches)][:n]
+
+    gan.real_batch = real_batch  # same real data as the torch side; no sampling cost inside the timing
+    return gan.train_step
+
+
+def _time(fn, iters: int, repeats: int) -> float:
+    """Best-of-``repeats`` iterations per second."""
+    for _ in range(max(iters // 10, 3)):
+        fn()
+    best = 0.0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        best = max(best, iters / (time.perf_counter() - t0))
+    return best
+
+
+def compare(cfg, iters: int, repeats: int) -> dict:
+    import torch
+
+    from gancourse.toy.trainer import ToyGAN
+
+    dim = ToyGAN(cfg.replace(steps=1)).dim
+    rng = np.random.default_rng(0)
+    real_batches = rng.standard_normal((16, cfg.batch_size, dim)).astype(np.float32)
+    np_fn = _numpy_iteration_fn(cfg, real_batches)
+    th_fn = _torch_iteration_fn(cfg, dim, real_batches)
+    # interleave the two sides so that machine noise hits both alike
+    np_ips, th_ips = [], []
+    for _ in range(repeats):
+        np_ips.append(_time(np_fn, iters, 1))
+        th_ips.append(_time(th_fn, iters, 1))
+    numpy_ips, torch_ips = max(np_ips), max(th_ips)
+    return {
+        "batch_size": cfg.batch_size,
+        "g_hidden": list(cfg.g_hidden),
+        "d_hidden": list(cfg.d_hidden),
+        "z_dim": cfg.z_dim,
+        "penalty": cfg.penalty,
+        "numpy_it_per_s": round(numpy_ips, 1),
+        "torch_it_per_s": round(torch_ips, 1),
+        "speedup": round(numpy_ips / torch_ips, 2),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (a rough number)")
+    args = parser.parse_args()
+    import torch
+
+    from gancourse.toy.config import ToyConfig
+
+    iters, repeats = (50, 3) if args.quick else (300, 5)
+    recipe = ToyConfig()
+    large = recipe.replace(batch_size=512, g_hidden=(512, 512, 512), d_hidden=(512, 512, 512))
+    result = {
+        "benchmark": "engine_vs_torch",
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "torch": torch.__version__,
+        },
+        "recipe": compare(recipe, iters, repeats),
+        "batch512_width512": compare(large, max(iters // 10, 10), repeats),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

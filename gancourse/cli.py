@@ -1,0 +1,195 @@
+"""The ``gancourse`` command (also ``python -m gancourse``).
+
+Sub-commands:
+  toy    train a NumPy GAN on a toy distribution and report its metrics
+  demo   train the recommended recipe on grid25, compare with published rows, write figures
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+_HELP = {
+    "data": "toy distribution",
+    "seed": "random seed (runs are bit-identical for the same seed)",
+    "steps": "generator iterations",
+    "batch_size": "samples per batch, real and fake each",
+    "z_dim": "latent dimension",
+    "g_hidden": "generator hidden widths, comma-separated",
+    "d_hidden": "discriminator hidden widths, comma-separated",
+    "g_activation": "hidden activation of the generator",
+    "d_activation": "hidden activation of the discriminator",
+    "init": "weight initialisation of both networks",
+    "loss": "adversarial loss",
+    "penalty": "gradient penalty on the discriminator",
+    "gamma": "penalty weight (gamma for R1/R2, lambda for WGAN-GP)",
+    "optimizer": "optimizer of both players",
+    "lr_g": "generator learning rate",
+    "lr_d": "discriminator learning rate",
+    "beta1": "Adam beta1",
+    "beta2": "Adam beta2",
+    "momentum": "SGD momentum (negative allowed)",
+    "lr_schedule": "learning-rate schedule",
+    "lr_final": "final learning rate as a fraction of the initial one (linear schedule)",
+    "n_critic": "discriminator steps per generator step",
+    "label_smoothing": "target for real samples (one-sided label smoothing, e.g. 0.9)",
+    "feature_matching": "train G by feature matching",
+    "minibatch_discrimination": "number of minibatch-discrimination kernels (0 = off)",
+    "historical_averaging": "historical-averaging weight (0 = off)",
+    "instance_noise": "initial instance-noise std, annealed to 0 (0 = off)",
+    "unrolled_steps": "unrolled discriminator steps for the generator update (0 = off)",
+    "weight_clip": "WGAN weight clipping bound (0 = off)",
+    "spectral_norm": "spectral normalization in D",
+    "ema": "generator EMA decay (0 = off)",
+    "data_scale": "divide data by this for training (0 = automatic, about [-2, 2])",
+    "eval_every": "evaluate metrics every N steps (0 = only at the end)",
+    "n_eval": "samples used for the metrics",
+    "dtype": "floating-point type of the networks",
+}
+
+
+def _int_tuple(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 128,128, got {text!r}") from None
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive widths like 128,128, got {text!r}")
+    return widths
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per ToyConfig field (``lr_g`` -> ``--lr-g``); defaults are None so presets show through."""
+    from gancourse.nn import ACTIVATIONS, INITS, LOSSES, OPTIMIZERS, PENALTIES
+    from gancourse.toy.config import LR_SCHEDULES, ToyConfig
+    from gancourse.toy.distributions import DATASETS
+
+    choices = {
+        "data": list(DATASETS), "loss": list(LOSSES), "penalty": list(PENALTIES), "optimizer": list(OPTIMIZERS),
+        "g_activation": list(ACTIVATIONS), "d_activation": list(ACTIVATIONS), "init": list(INITS), "lr_schedule": list(LR_SCHEDULES), "dtype": ["float32", "float64"],
+    }
+    hints = typing.get_type_hints(ToyConfig)
+    defaults = ToyConfig()
+    g = p.add_argument_group("config (defaults: the recommended recipe)")
+    for f in dataclasses.fields(ToyConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        help_ = f"{_HELP.get(f.name, f.name)} (default: {default})"
+        hint = hints[f.name]
+        if hint is bool:
+            g.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        elif hint == tuple[int, ...]:
+            g.add_argument(flag, type=_int_tuple, default=None, metavar="W,W,...", help=help_)
+        else:
+            g.add_argument(flag, type=hint, default=None, choices=choices.get(f.name), help=help_)
+
+
+def _config_from_args(args: argparse.Namespace):
+    from gancourse.toy.config import ToyConfig, plain_gan
+
+    given = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(ToyConfig) if getattr(args, f.name) is not None
+    }
+    if args.preset == "plain":
+        return plain_gan(**given)
+    return ToyConfig(**given)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gancourse", description="A runnable course on Generative Adversarial Networks."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    toy = sub.add_parser("toy", help="train a NumPy GAN on a toy distribution and print its metrics")
+    toy.add_argument("--preset", choices=["recommended", "plain"], default="recommended",
+                     help="starting point for the config: the course's recommended recipe, or the plain "
+                          "non-saturating GAN with no regularization (flags below override it)")
+    _add_config_flags(toy)
+    toy.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    toy.add_argument("--samples-out", type=Path, metavar="FILE.npy", help="write the evaluation samples here")
+    toy.add_argument("--checkpoint", type=Path, metavar="FILE.npz", help="write a checkpoint here at the end")
+    toy.add_argument("--resume", type=Path, metavar="FILE.npz",
+                     help="continue a run from a checkpoint (its config is used; --steps may extend it)")
+    toy.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="show a progress bar (default: on, except in smoke mode)")
+
+    demo = sub.add_parser("demo", help="train the recommended recipe on grid25 and write figures")
+    demo.add_argument("--out", type=Path, default=Path("gancourse-out") / "demo", help="folder for the figures")
+    demo.add_argument("--seed", type=int, default=0, help="random seed")
+    demo.add_argument("--steps", type=int, default=None, help="override the number of steps")
+    demo.add_argument("--no-gif", action="store_true", help="skip the training animation")
+    return parser
+
+
+def json_dumps(obj, **kwargs) -> str:
+    """Strict JSON: non-finite floats (an infinite reverse KL when no sample is high quality) become null."""
+
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(obj), allow_nan=False, **kwargs)
+
+
+def _cmd_toy(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from gancourse.toy.report import format_metrics
+    from gancourse.toy.trainer import ToyGAN
+
+    if args.resume is not None:
+        gan = ToyGAN.load(args.resume)
+        if args.steps is not None:
+            gan.extend(args.steps)
+    else:
+        gan = ToyGAN(_config_from_args(args))
+    result = gan.run(progress=args.progress)
+    result = {"data": gan.config.data, "seed": gan.config.seed, **result}
+    if args.samples_out is not None:
+        args.samples_out.parent.mkdir(parents=True, exist_ok=True)
+        np.save(args.samples_out, gan.sample(gan.config.n_eval))
+    if args.checkpoint is not None:
+        gan.save(args.checkpoint)
+    if args.json:
+        print(json_dumps(result))
+    else:
+        print(format_metrics(result))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from gancourse.toy.demo import run_demo
+
+    run_demo(out=args.out, seed=args.seed, steps=args.steps, gif=not args.no_gif)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "toy":
+            return _cmd_toy(args)
+        return _cmd_demo(args)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"gancourse {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Gradient penalties on the discriminator's input gradient ``g_i = grad_x D(x_i)``.
+
+Each penalty is a function of ``g`` (shape (N, d)) returning ``(P, dP/dg)``;
+:func:`apply_penalty` runs it on a network with hand-written double backprop
+(see :class:`gancourse.nn.MLP`) so that ``dP/dtheta`` lands in ``net.grads``.
+
+- R1 (Mescheder et al. 2018), on real data: ``P = gamma/2 E||g||^2``;
+- R2, the same on generated data;
+- WGAN-GP (Gulrajani et al. 2017), on random interpolates
+  ``xhat = eps x + (1 - eps) G(z)``: ``P = lambda E(||g|| - 1)^2``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from gancourse.errors import check_choice, check_positive
+
+__all__ = ["r1_penalty", "wgan_gp_penalty", "interpolate", "apply_penalty", "PENALTIES"]
+
+PENALTIES = ("none", "r1", "r2", "wgan-gp")
+
+
+def r1_penalty(g: np.ndarray, gamma: float) -> tuple[float, np.ndarray]:
+    """``P = gamma/2 * mean_i ||g_i||^2``, ``dP/dg = gamma * g / N`` (R1 on reals, R2 on fakes)."""
+    n = g.shape[0]
+    return float(0.5 * gamma * np.einsum("ij,ij->", g, g) / n), (gamma / n) * g
+
+
+def wgan_gp_penalty(g: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
+    """``P = lambda * mean_i (||g_i|| - 1)^2``, ``dP/dg_i = 2 lambda (||g_i|| - 1) g_i / (||g_i|| N)``."""
+    n = g.shape[0]
+    norm = np.sqrt(np.einsum("ij,ij->i", g, g))[:, None]  # (N, 1)
+    gap = norm - 1
+    coef = 2 * lam * gap / (np.maximum(norm, np.finfo(g.dtype).tiny) * n)
+    return float(lam * (gap * gap).mean()), coef * g
+
+
+def interpolate(real: np.ndarray, fake: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random points on the segments between paired real and fake samples (WGAN-GP)."""
+    eps = rng.random((real.shape[0], 1)).astype(real.dtype)
+    return eps * real + (1 - eps) * fake
+
+
+def apply_penalty(net, x: np.ndarray, kind: str, weight: float) -> float:
+    """Evaluate penalty ``kind`` at points ``x`` and add ``dP/dtheta`` into ``net.grads``.
+
+    ``kind`` is ``"r1"``/``"r2"`` (zero-centred, weight gamma) or ``"wgan-gp"``
+    (weight lambda); ``x`` are the points where the penalty is taken (reals for
+    R1, fakes for R2, interpolates for WGAN-GP). Runs its own forward pass.
+    """
+    check_choice("penalty", kind, PENALTIES[1:])
+    check_positive("penalty weight", weight)
+    net.forward(x)
+    g = net.input_grad()
+    value, dg = r1_penalty(g, weight) if kind in ("r1", "r2") else wgan_gp_penalty(g, weight)
+    net.backward(None, d_input_grad=dg)
+    return value

@@ -1,0 +1,117 @@
+"""Configuration of a toy GAN run: one frozen dataclass, defaults in code.
+
+The defaults are the course's **recommended recipe** for the 2D mixtures
+(non-saturating loss + R1, Adam, linearly decayed learning rate, data
+rescaled to about [-2, 2], generator EMA with warm-up); every field maps one
+to one onto a ``gancourse toy`` flag.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+
+from gancourse.errors import check_choice, check_positive
+from gancourse.nn import ACTIVATIONS, INITS, LOSSES, OPTIMIZERS, PENALTIES
+
+__all__ = ["ToyConfig", "LR_SCHEDULES", "plain_gan"]
+
+LR_SCHEDULES = ("constant", "linear")
+
+
+@dataclass(frozen=True)
+class ToyConfig:
+    """Everything that defines a toy GAN run (see ``gancourse toy --help`` for each field)."""
+
+    data: str = "grid25"
+    seed: int = 0
+    steps: int = 16000
+    batch_size: int = 256
+    z_dim: int = 16
+    g_hidden: tuple[int, ...] = (128, 128, 128)
+    d_hidden: tuple[int, ...] = (128, 128, 128)
+    g_activation: str = "relu"
+    d_activation: str = "leaky_relu"
+    init: str = "uniform"
+    loss: str = "ns"
+    penalty: str = "r1"
+    gamma: float = 0.1
+    optimizer: str = "adam"
+    lr_g: float = 1e-3
+    lr_d: float = 1e-3
+    beta1: float = 0.5
+    beta2: float = 0.999
+    momentum: float = 0.0
+    lr_schedule: str = "linear"
+    lr_final: float = 0.02
+    n_critic: int = 1
+    label_smoothing: float = 1.0
+    feature_matching: bool = False
+    minibatch_discrimination: int = 0
+    historical_averaging: float = 0.0
+    instance_noise: float = 0.0
+    unrolled_steps: int = 0
+    weight_clip: float = 0.0
+    spectral_norm: bool = False
+    ema: float = 0.999
+    data_scale: float = 0.0
+    eval_every: int = 0
+    n_eval: int = 2500
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        check_choice("loss", self.loss, LOSSES)
+        check_choice("penalty", self.penalty, PENALTIES)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("g_activation", self.g_activation, ACTIVATIONS)
+        check_choice("d_activation", self.d_activation, ACTIVATIONS)
+        check_choice("init", self.init, INITS)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_choice("dtype", self.dtype, ("float32", "float64"))
+        for name in ("lr_g", "lr_d", "batch_size", "z_dim", "steps", "n_critic", "n_eval"):
+            check_positive(name, getattr(self, name))
+        for name in ("gamma", "historical_averaging", "instance_noise", "weight_clip", "data_scale", "lr_final"):
+            check_positive(name, getattr(self, name), allow_zero=True)
+        for name in ("steps", "batch_size", "z_dim", "n_critic", "n_eval", "unrolled_steps", "eval_every",
+                     "minibatch_discrimination", "seed"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise TypeError(f"{name} must be a non-negative integer, got {v!r}")
+        if not 0.0 < self.label_smoothing <= 1.0:
+            raise ValueError(f"label_smoothing is the real label in (0, 1], got {self.label_smoothing}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema is a decay in [0, 1) (0 turns it off), got {self.ema}")
+        if self.lr_final > 1.0:
+            raise ValueError(f"lr_final is a fraction of the initial learning rate in [0, 1], got {self.lr_final}")
+        for name in ("g_hidden", "d_hidden"):
+            v = getattr(self, name)
+            if not isinstance(v, tuple) or not all(isinstance(h, int) and h > 0 for h in v):
+                raise TypeError(f"{name} must be a tuple of positive integers, got {v!r}")
+        if self.penalty != "none" and self.gamma == 0:
+            raise ValueError(f"penalty {self.penalty!r} needs a positive weight (gamma), got 0")
+        if self.penalty != "none" and self.minibatch_discrimination:
+            raise ValueError("gradient penalties cannot be combined with minibatch discrimination in this engine")
+        if self.label_smoothing != 1.0 and self.loss not in ("gan", "ns"):
+            raise ValueError(f"label_smoothing applies to the cross-entropy losses 'gan' and 'ns', not {self.loss!r}")
+
+    def replace(self, **changes) -> "ToyConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ToyConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown config field(s) {sorted(unknown)}; valid fields are: {sorted(known)}")
+        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**d)
+
+
+def plain_gan(data: str = "grid25", **changes) -> ToyConfig:
+    """The plain non-saturating GAN of the lectures: no penalty, constant lr, no EMA."""
+    base = dict(data=data, penalty="none", gamma=0.0, lr_schedule="constant", ema=0.0, lr_g=1e-4, lr_d=1e-4)
+    base.update(changes)
+    return ToyConfig(**base)

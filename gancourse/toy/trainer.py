@@ -1,0 +1,348 @@
+"""The NumPy GAN trainer for 1D/2D toy distributions.
+
+One iteration (Goodfellow et al. 2014, Algorithm 1): ``n_critic`` discriminator
+steps, then one generator step. Each discriminator step runs one forward pass
+on ``[real; fake (; interpolates)]``, one backward pass for the loss and, with
+a gradient penalty, one double-backprop pass for the penalty on its rows.
+
+Runs are bit-identical for a given config: all randomness comes from one
+``numpy.random.Generator`` whose state is part of the checkpoint, so a resumed
+run continues exactly as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from gancourse.errors import DivergenceError, check_array
+from gancourse.nn import (
+    EMA,
+    MLP,
+    HistoricalAverage,
+    clip_weights,
+    d_loss_bce,
+    feature_matching_loss,
+    get_loss,
+    interpolate,
+    instance_noise_std,
+    make_optimizer,
+    r1_penalty,
+    wgan_gp_penalty,
+)
+from gancourse.toy.checkpoint import load_checkpoint, save_checkpoint
+from gancourse.toy.config import ToyConfig
+from gancourse.toy.distributions import get_dataset
+from gancourse.toy.metrics import toy_metrics
+
+__all__ = ["ToyGAN", "Callback", "smoke_mode"]
+
+Callback = Callable[["ToyGAN"], None]
+
+
+def smoke_mode() -> bool:
+    """True in the course's quick test mode (``GANCOURSE_SMOKE=1``, or on CI)."""
+    return os.environ.get("GANCOURSE_SMOKE", "") == "1" or "CI" in os.environ
+
+
+class ToyGAN:
+    """A generator and a discriminator MLP trained on a toy distribution.
+
+    >>> gan = ToyGAN(ToyConfig(data="ring8", steps=200))
+    >>> history = gan.train(progress=False)
+    >>> gan.sample(5).shape
+    (5, 2)
+    """
+
+    def __init__(self, config: ToyConfig | None = None, **overrides):
+        cfg = config if config is not None else ToyConfig()
+        if overrides:
+            cfg = cfg.replace(**overrides)
+        self.config = cfg
+        self.dataset = get_dataset(cfg.data)
+        self.dim = int(self.dataset.dim)
+        self.dtype = np.dtype(cfg.dtype)
+        self.scale = cfg.data_scale or self._auto_scale()
+        self.rng = np.random.default_rng(cfg.seed)
+        init_rng = np.random.default_rng([cfg.seed, 1])
+        self.G = MLP([cfg.z_dim, *cfg.g_hidden, self.dim], cfg.g_activation, None, self.dtype, init=cfg.init, seed=init_rng)
+        self.D = MLP(
+            [self.dim, *cfg.d_hidden, 1], cfg.d_activation, None, self.dtype, init=cfg.init, seed=init_rng,
+            spectral_norm=cfg.spectral_norm,
+            minibatch_discrimination=(cfg.minibatch_discrimination, 4) if cfg.minibatch_discrimination else None,
+        )
+        self.loss = get_loss(cfg.loss)
+        extra = {"momentum": cfg.momentum} if cfg.optimizer in ("sgd", "momentum") else {}
+        if cfg.optimizer == "adam":
+            extra = {"beta1": cfg.beta1, "beta2": cfg.beta2}
+        self.opt_g = make_optimizer(cfg.optimizer, cfg.lr_g, **extra)
+        self.opt_d = make_optimizer(cfg.optimizer, cfg.lr_d, **extra)
+        self.ema = EMA(self._flat(self.G), beta=cfg.ema, warmup=True) if cfg.ema > 0 else None
+        self.hist_g = HistoricalAverage(self._flat(self.G), cfg.historical_averaging) if cfg.historical_averaging else None
+        self.hist_d = HistoricalAverage(self._flat(self.D), cfg.historical_averaging) if cfg.historical_averaging else None
+        self.step = 0
+        self.history: dict[str, list] = {"step": [], "d_loss": [], "g_loss": [], "penalty": [], "eval": []}
+        self._last_finite: dict[str, float] = {}
+        self._eval_G: MLP | None = None
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _flat(net: MLP) -> dict[str, np.ndarray]:
+        return {"theta": net.theta}
+
+    def _auto_scale(self) -> float:
+        """Half the largest coordinate magnitude of the data, so that training sees about [-2, 2]."""
+        centers = getattr(self.dataset, "centers", None)
+        if centers is not None:
+            extent = float(np.abs(np.asarray(centers)).max())
+        else:
+            extent = float(np.quantile(np.abs(self.dataset.sample(4096, np.random.default_rng(0))), 0.99))
+        return max(extent, 1e-12) / 2.0
+
+    def real_batch(self, n: int) -> np.ndarray:
+        """``n`` data samples in training coordinates (divided by ``scale``)."""
+        return (self.dataset.sample(n, self.rng) / self.scale).astype(self.dtype)
+
+    def noise(self, n: int) -> np.ndarray:
+        return self.rng.standard_normal((n, self.config.z_dim)).astype(self.dtype)
+
+    def _lr_factor(self) -> float:
+        cfg = self.config
+        if cfg.lr_schedule == "constant":
+            return 1.0
+        frac = min(self.step / max(cfg.steps, 1), 1.0)
+        return 1.0 - (1.0 - cfg.lr_final) * frac
+
+    def _sigma(self) -> float:
+        return instance_noise_std(self.config.instance_noise, self.step, self.config.steps)
+
+    # -------------------------------------------------------------------- steps
+    def d_step(self) -> tuple[float, float]:
+        """One discriminator update; returns ``(loss, penalty)``."""
+        cfg, D, B = self.config, self.D, self.config.batch_size
+        real = self.real_batch(B)
+        fake = self.G.forward(self.noise(B))
+        sigma = self._sigma()
+        if sigma > 0:
+            real = real + (sigma * self.rng.standard_normal(real.shape)).astype(self.dtype)
+            fake = fake + (sigma * self.rng.standard_normal(fake.shape)).astype(self.dtype)
+        parts, groups = [real, fake], [B, B]
+        if cfg.penalty == "wgan-gp":
+            parts.append(interpolate(real, fake, self.rng))
+            groups.append(B)
+        out = D.forward(np.concatenate(parts), groups=groups)  # (2B or 3B, 1)
+        r, f = out[:B], out[B : 2 * B]
+        if cfg.loss in ("gan", "ns"):
+            loss, dr, df = d_loss_bce(r, f, cfg.label_smoothing)
+        else:
+            loss, dr, df = self.loss.d(r, f)
+        dout = np.zeros_like(out)
+        dout[:B], dout[B : 2 * B] = dr, df
+        D.zero_grad()
+        penalty = 0.0
+        if cfg.penalty == "none":
+            D.backward(dout)
+        else:
+            rows = {"r1": slice(0, B), "r2": slice(B, 2 * B), "wgan-gp": slice(2 * B, 3 * B)}[cfg.penalty]
+            g = D.input_grad(rows=rows)  # (B, dim)
+            penalty, dg = wgan_gp_penalty(g, cfg.gamma) if cfg.penalty == "wgan-gp" else r1_penalty(g, cfg.gamma)
+            D.backward(dout, d_input_grad=dg)
+        if self.hist_d is not None:
+            penalty += self.hist_d.penalty(self._flat(D), {"theta": D.dtheta})
+            self.hist_d.update(self._flat(D))
+        self.opt_d.step(self._flat(D), {"theta": D.dtheta})
+        if cfg.weight_clip > 0:
+            clip_weights(self._flat(D), cfg.weight_clip)
+        return loss, penalty
+
+    def g_step(self) -> float:
+        """One generator update against the current (or unrolled) discriminator; returns its loss."""
+        cfg, G, D, B = self.config, self.G, self.D, self.config.batch_size
+        saved = None
+        if cfg.unrolled_steps:
+            # first-order unrolling (Metz et al. 2017): look k discriminator steps ahead, then restore
+            saved = (D.state_dict(), self.opt_d.state_dict(), self.hist_d.state_dict() if self.hist_d else None)
+            for _ in range(cfg.unrolled_steps):
+                self.d_step()
+        fake = G.forward(self.noise(B))
+        x = fake
+        sigma = self._sigma()
+        if sigma > 0:
+            x = fake + (sigma * self.rng.standard_normal(fake.shape)).astype(self.dtype)
+        if cfg.feature_matching:
+            k = D.feature_index()
+            f_real = D.forward(self.real_batch(B), upto=k)
+            f_fake = D.forward(x, upto=k)
+            loss, df = feature_matching_loss(f_real, f_fake)
+        else:
+            real_logits = D.forward(self.real_batch(B)) if self.loss.needs_real_in_g else None
+            loss, df = self.loss.g(D.forward(x), real_logits)
+        dx = D.backward(df, param_grads=False)  # (B, dim)
+        G.zero_grad()
+        G.backward(dx)
+        if self.hist_g is not None:
+            loss += self.hist_g.penalty(self._flat(G), {"theta": G.dtheta})
+            self.hist_g.update(self._flat(G))
+        self.opt_g.step(self._flat(G), {"theta": G.dtheta})
+        if self.ema is not None:
+            self.ema.update(self._flat(G))
+        if saved is not None:
+            D.load_state_dict(saved[0])
+            self.opt_d.load_state_dict(saved[1])
+            if saved[2] is not None:
+                self.hist_d.load_state_dict(saved[2])
+        self._eval_G = None
+        return loss
+
+    def train_step(self) -> dict[str, float]:
+        """``n_critic`` discriminator steps and one generator step; raises DivergenceError on NaN/inf."""
+        factor = self._lr_factor()
+        self.opt_d.lr = self.config.lr_d * factor
+        self.opt_g.lr = self.config.lr_g * factor
+        for _ in range(self.config.n_critic):
+            d_loss, penalty = self.d_step()
+        g_loss = self.g_step()
+        self.step += 1
+        losses = {"d_loss": d_loss, "g_loss": g_loss, "penalty": penalty}
+        if not all(np.isfinite(v) for v in losses.values()) or not (
+            np.isfinite(self.G.theta).all() and np.isfinite(self.D.theta).all()
+        ):
+            raise DivergenceError(self.step, self._last_finite)
+        self._last_finite = losses
+        return losses
+
+    # -------------------------------------------------------------------- train
+    def train(
+        self,
+        steps: int | None = None,
+        *,
+        callbacks: Sequence[Callback] = (),
+        callback_every: int = 100,
+        progress: bool | None = None,
+        log_every: int = 10,
+    ) -> dict[str, list]:
+        """Train up to ``steps`` total iterations (default: ``config.steps``); returns the history.
+
+        ``callbacks`` are called every ``callback_every`` steps with the trainer
+        (live plots). ``progress=None`` shows a tqdm bar except in smoke mode.
+        Losses are recorded every ``log_every`` steps; metrics every
+        ``config.eval_every`` steps (0: only at the end).
+        """
+        from tqdm.auto import tqdm
+
+        target = self.config.steps if steps is None else int(steps)
+        if target < self.step:
+            raise ValueError(f"steps={target} is behind the current step {self.step}")
+        for name, value in (("callback_every", callback_every), ("log_every", log_every)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        show = (not smoke_mode()) if progress is None else bool(progress)
+        bar = tqdm(total=target, initial=self.step, desc=f"GAN {self.config.data}", disable=not show, leave=False)
+        h, ev = self.history, self.config.eval_every
+        try:
+            while self.step < target:
+                losses = self.train_step()
+                if self.step % log_every == 0:
+                    h["step"].append(self.step)
+                    for k, v in losses.items():
+                        h[k].append(v)
+                if ev and self.step % ev == 0:
+                    h["eval"].append({"step": self.step, **self.evaluate()})
+                for cb in callbacks:
+                    if self.step % callback_every == 0:
+                        cb(self)
+                bar.update(1)
+                if show and self.step % 100 == 0:
+                    bar.set_postfix(d=f"{losses['d_loss']:.3f}", g=f"{losses['g_loss']:.3f}")
+        finally:
+            bar.close()
+        return h
+
+    # --------------------------------------------------------------- inference
+    @property
+    def generator(self) -> MLP:
+        """The generator used for sampling: the EMA average when EMA is on, else the raw one."""
+        if self.ema is None:
+            return self.G
+        if self._eval_G is None:
+            g = self.G.copy()
+            g.theta[...] = self.ema.avg["theta"]
+            self._eval_G = g
+        return self._eval_G
+
+    def sample(self, n: int, seed: int | None = None, *, raw: bool = False) -> np.ndarray:
+        """``n`` generated samples in data coordinates, from the EMA generator unless ``raw``.
+
+        Uses its own random stream (``seed``, default derived from the config's),
+        so sampling never changes the course of training.
+        """
+        rng = np.random.default_rng([self.config.seed, 2] if seed is None else seed)
+        z = rng.standard_normal((int(n), self.config.z_dim)).astype(self.dtype)
+        net = self.G if raw else self.generator
+        return net.forward(z).astype(np.float64) * self.scale
+
+    def discriminator(self, x: np.ndarray) -> np.ndarray:
+        """``D(x)`` as a probability-like score: the sigmoid of the logit for the GAN losses, the raw output otherwise."""
+        x = check_array("x", x, shape=(None, self.dim), finite=True)
+        logits = self.D.forward((x / self.scale).astype(self.dtype))[:, 0].astype(np.float64)
+        return 1 / (1 + np.exp(-logits)) if self.config.loss in ("gan", "ns") else logits
+
+    def evaluate(self, n: int | None = None) -> dict:
+        """Toy metrics (modes / HQ / reverse KL, W1 or energy distance) on ``n_eval`` fresh samples."""
+        return toy_metrics(self.dataset, self.sample(n or self.config.n_eval))
+
+    # -------------------------------------------------------------- checkpoint
+    def state_dict(self) -> dict:
+        return {
+            "config": self.config.to_dict(),
+            "step": self.step,
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "ema": self.ema.state_dict() if self.ema else None,
+            "hist_g": self.hist_g.state_dict() if self.hist_g else None,
+            "hist_d": self.hist_d.state_dict() if self.hist_d else None,
+            "rng": self.rng.bit_generator.state,
+            "history": self.history,
+            "last_finite": self._last_finite,
+        }
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write a checkpoint atomically (temporary file, then rename)."""
+        return save_checkpoint(path, self.state_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "ToyGAN":
+        """Rebuild a trainer from a checkpoint; ``train()`` then continues exactly where it stopped."""
+        sd = load_checkpoint(path)
+        gan = cls(ToyConfig.from_dict(sd["config"]))
+        gan.step = int(sd["step"])
+        gan.G.load_state_dict(sd["G"])
+        gan.D.load_state_dict(sd["D"])
+        gan.opt_g.load_state_dict(sd["opt_g"])
+        gan.opt_d.load_state_dict(sd["opt_d"])
+        for name in ("ema", "hist_g", "hist_d"):
+            obj = getattr(gan, name)
+            if obj is not None:
+                obj.load_state_dict(sd[name])
+        gan.rng.bit_generator.state = sd["rng"]
+        gan.history = sd["history"]
+        gan._last_finite = sd["last_finite"]
+        return gan
+
+    def extend(self, steps: int) -> None:
+        """Make ``steps`` the new total: schedules (lr decay, noise annealing) are re-timed to it."""
+        if steps < self.step:
+            raise ValueError(f"cannot extend to {steps} steps: the run is already at step {self.step}")
+        self.config = self.config.replace(steps=int(steps))
+
+    def run(self, progress: bool | None = None) -> dict:
+        """Train to ``config.steps`` and return the final metrics with ``steps`` and ``seconds``."""
+        t0 = time.perf_counter()
+        self.train(progress=progress)
+        metrics = self.evaluate()
+        return {**metrics, "steps": self.step, "seconds": round(time.perf_counter() - t0, 2)}
