@@ -46,7 +46,8 @@ def _torch_iteration_fn(cfg, dim: int, real_batches: np.ndarray):
         real = reals[state["i"] % len(reals)]
         state["i"] += 1
         # discriminator step
-        fake = G(torch.randn(B, cfg.z_dim)).detach()
+        fake_g = G(torch.randn(B, cfg.z_dim))
+        fake = fake_g.detach()
         if cfg.penalty == "r1":
             real = real.clone().requires_grad_(True)
         d_real, d_fake = D(real), D(fake)
@@ -57,8 +58,8 @@ def _torch_iteration_fn(cfg, dim: int, real_batches: np.ndarray):
         opt_d.zero_grad(set_to_none=True)
         loss.backward()
         opt_d.step()
-        # generator step
-        g_loss = softplus(-D(G(torch.randn(B, cfg.z_dim)))).mean()
+        # generator step on the same fake batch (as the PyTorch DCGAN example does)
+        g_loss = softplus(-D(fake_g)).mean()
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()

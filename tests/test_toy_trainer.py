@@ -501,7 +501,7 @@ def test_callback_sees_a_consistent_trainer():
     assert shapes == [(2, (5, 2), 2), (4, (5, 2), 4)]
 
 
-@pytest.mark.parametrize("steps, log_every, logged", [(25, 10, [10, 20, 25]), (6, 1, [1, 2, 3, 4, 5, 6]), (5, 10, [5])])
+@pytest.mark.parametrize("steps, log_every, logged", [(25, 10, [10, 20]), (6, 1, [1, 2, 3, 4, 5, 6]), (5, 10, [])])
 def test_history_lists_have_the_same_length(steps, log_every, logged):
     gan = trained(tiny(steps=steps), log_every=log_every)
     h = gan.history

@@ -86,6 +86,7 @@ class ToyGAN:
         self.step = 0
         self.history: dict[str, list] = {"step": [], "d_loss": [], "g_loss": [], "penalty": [], "eval": []}
         self._last_finite: dict[str, float] = {}
+        self._fake: np.ndarray | None = None
         self._eval_G: MLP | None = None
 
     # ------------------------------------------------------------------ helpers
@@ -125,6 +126,7 @@ class ToyGAN:
         cfg, D, B = self.config, self.D, self.config.batch_size
         real = self.real_batch(B)
         fake = self.G.forward(self.noise(B))
+        self._fake = fake  # the generator step reuses this batch while G's forward cache is still valid
         sigma = self._sigma()
         if sigma > 0:
             real = real + (sigma * self.rng.standard_normal(real.shape)).astype(self.dtype)
@@ -167,7 +169,10 @@ class ToyGAN:
             saved = (D.state_dict(), self.opt_d.state_dict(), self.hist_d.state_dict() if self.hist_d else None)
             for _ in range(cfg.unrolled_steps):
                 self.d_step()
-        fake = G.forward(self.noise(B))
+        # reuse the last discriminator step's fake batch (as the DCGAN reference code does): G has not
+        # changed since, so its forward cache is valid and one generator forward pass is saved
+        fake = self._fake if self._fake is not None else G.forward(self.noise(B))
+        self._fake = None
         x = fake
         sigma = self._sigma()
         if sigma > 0:
