@@ -93,14 +93,12 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _config_from_args(args: argparse.Namespace):
-    from gancourse.toy.config import ToyConfig, plain_gan
+    from gancourse.toy.config import ToyConfig, plain_gan, recommended
 
     given = {
         f.name: getattr(args, f.name) for f in dataclasses.fields(ToyConfig) if getattr(args, f.name) is not None
     }
-    if args.preset == "plain":
-        return plain_gan(**given)
-    return ToyConfig(**given)
+    return (plain_gan if args.preset == "plain" else recommended)(**given)
 
 
 def build_parser() -> argparse.ArgumentParser:

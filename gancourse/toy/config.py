@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from gancourse.errors import check_choice, check_positive
 from gancourse.nn import ACTIVATIONS, INITS, LOSSES, OPTIMIZERS, PENALTIES
 
-__all__ = ["ToyConfig", "LR_SCHEDULES", "plain_gan"]
+__all__ = ["ToyConfig", "LR_SCHEDULES", "plain_gan", "recommended", "RECIPE_OVERRIDES"]
 
 LR_SCHEDULES = ("constant", "linear")
 
@@ -24,7 +24,7 @@ class ToyConfig:
 
     data: str = "grid25"
     seed: int = 0
-    steps: int = 16000
+    steps: int = 24000
     batch_size: int = 256
     z_dim: int = 16
     g_hidden: tuple[int, ...] = (128, 128, 128)
@@ -108,6 +108,17 @@ class ToyConfig:
             raise ValueError(f"unknown config field(s) {sorted(unknown)}; valid fields are: {sorted(known)}")
         d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         return cls(**d)
+
+
+#: where the recommended recipe departs from the ToyConfig defaults, per dataset
+RECIPE_OVERRIDES: dict[str, dict] = {}
+
+
+def recommended(data: str = "grid25", **changes) -> ToyConfig:
+    """The course's recommended recipe for ``data`` (the ToyConfig defaults plus ``RECIPE_OVERRIDES``)."""
+    base = dict(RECIPE_OVERRIDES.get(data, {}), data=data)
+    base.update(changes)
+    return ToyConfig(**base)
 
 
 def plain_gan(data: str = "grid25", **changes) -> ToyConfig:

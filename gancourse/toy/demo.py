@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from gancourse.cli import json_dumps
-from gancourse.toy.config import ToyConfig
+from gancourse.toy.config import recommended
 from gancourse.toy.report import PUBLISHED_GRID25, comparison_table
 from gancourse.toy.trainer import ToyGAN
 
@@ -41,7 +41,7 @@ def run_demo(
 
     from gancourse.viz.toy import plot_losses, plot_samples, save_animation
 
-    cfg = ToyConfig(data="grid25", seed=seed)
+    cfg = recommended("grid25", seed=seed)
     if steps is not None:
         cfg = cfg.replace(steps=int(steps))
     out = Path(out)
