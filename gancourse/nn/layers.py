@@ -290,26 +290,34 @@ class MinibatchDiscrimination(Layer):
         sizes = self.groups if self.groups is not None else [N]
         if sum(sizes) != N:
             raise ValueError(f"minibatch discrimination groups {sizes} do not add up to the batch size {N}")
-        M = (x @ self.params["T"]).reshape(N, self.B, self.C)  # (N, A) @ (A, B*C) -> (N, B, C)
+        M = x @ self.params["T"]  # (N, A) @ (A, B*C) -> (N, B*C)
+        Mt = np.ascontiguousarray(M.reshape(N, self.B, self.C).transpose(1, 2, 0))  # (B, C, N)
         self._x, self._parts = x, []
         outs = []
         start = 0
         for n in sizes:
-            Mg = M[start : start + n]
-            diff = Mg[:, None] - Mg[None, :]  # (n, n, B, C)
-            cb = np.exp(-np.abs(diff).sum(axis=3))  # (n, n, B)
-            outs.append(cb.sum(axis=1))  # (n, B)
-            self._parts.append((start, n, np.sign(diff), cb))
+            Mg = Mt[:, :, start : start + n]  # (B, C, n)
+            dist = np.zeros((self.B, n, n), dtype=x.dtype)
+            signs = []
+            for c in range(self.C):  # L1 distance one coordinate at a time keeps every array (B, n, n)
+                diff = Mg[:, c, :, None] - Mg[:, c, None, :]  # (B, n, n): M_ib,c - M_jb,c
+                signs.append(np.sign(diff))
+                dist += np.abs(diff)
+            cb = np.exp(-dist)  # (B, n, n): c_b(i, j)
+            outs.append(cb.sum(axis=2).T)  # (n, B)
+            self._parts.append((start, n, signs, cb))
             start += n
         return np.concatenate([x, np.concatenate(outs, axis=0)], axis=1)
 
     def backward(self, dout: np.ndarray, param_grads: bool = True) -> np.ndarray:
         df, do = dout[:, : self.A], dout[:, self.A :]  # (N, A), (N, B)
         dM = np.empty((dout.shape[0], self.B, self.C), dtype=dout.dtype)
-        for start, n, sgn, cb in self._parts:
+        for start, n, signs, cb in self._parts:
             # o_ib = sum_j c_b(i,j); dc_b(i,j)/dM_ib = -c_b(i,j) sign(M_ib - M_jb); symmetric in (i, j)
-            w = (do[start : start + n, None, :] + do[None, start : start + n, :]) * cb  # (n, n, B)
-            dM[start : start + n] = -(w[..., None] * sgn).sum(axis=1)  # (n, B, C)
+            dot = do[start : start + n].T  # (B, n)
+            w = (dot[:, :, None] + dot[:, None, :]) * cb  # (B, n, n)
+            for c, sgn in enumerate(signs):
+                dM[start : start + n, :, c] = -(w * sgn).sum(axis=2).T  # (n, B)
         dM = dM.reshape(dout.shape[0], self.B * self.C)
         if param_grads:
             self.grads["T"] += self._x.T @ dM  # (A, N) @ (N, B*C) -> (A, B*C)
