@@ -128,15 +128,20 @@ class Linear(Layer):
         u, v = self.buffers["u"], self.buffers["v"]
         return (G - np.vdot(G, self._W_eff) * np.outer(u, v)) / self._sigma
 
+    def _dx(self, dout: np.ndarray) -> np.ndarray:
+        if self.n_out == 1:  # an outer product: broadcasting beats a matmul with inner size 1 several-fold
+            return dout * self.weight[:, 0]  # (N, 1) * (in,) -> (N, in)
+        return dout @ self.weight.T  # (N, out) @ (out, in) -> (N, in)
+
     def backward(self, dout: np.ndarray, param_grads: bool = True) -> np.ndarray:
         if param_grads:
             self.grads["W"] += self._to_W(self._x.T @ dout)  # (in, N) @ (N, out) -> (in, out)
             self.grads["b"] += dout.sum(axis=0)
-        return dout @ self.weight.T  # (N, out) @ (out, in) -> (N, in)
+        return self._dx(dout)
 
     def input_backward(self, dout: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
         self._dout = dout
-        return dout @ self.weight.T  # (n, out) @ (out, in) -> (n, in)
+        return self._dx(dout)
 
     def input_backward_vjp(self, c: np.ndarray) -> tuple[np.ndarray, None]:
         # dx = dout @ W^T, so d<c, dx>/dW = c^T @ dout and d<c, dx>/d dout = c @ W

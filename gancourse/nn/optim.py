@@ -42,6 +42,13 @@ class Optimizer:
             slot[name] = np.zeros_like(like)
         return slot[name]
 
+    def _scratch(self, key: str, like: np.ndarray) -> np.ndarray:
+        """A work array per parameter (not part of the state): updates then allocate nothing."""
+        buf = self.__dict__.setdefault("_work", {}).get(key)
+        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
+            buf = self._work[key] = np.empty_like(like)
+        return buf
+
     def state_dict(self) -> dict:
         return {"t": self.t, "lr": self.lr, "state": {k: {n: a.copy() for n, a in s.items()} for k, s in self.state.items()}}
 
@@ -86,18 +93,22 @@ class Adam(Optimizer):
 
     def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> None:
         m, v = self._buf(key, "m", p), self._buf(key, "v", p)
+        tmp = self._scratch(key, p)
         b1, b2 = self.beta1, self.beta2
         m *= b1
-        m += (1 - b1) * g
+        np.multiply(g, 1 - b1, out=tmp)
+        m += tmp
         v *= b2
-        v += (1 - b2) * (g * g)
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - b2
+        v += tmp
         # p -= lr * mhat / (sqrt(vhat) + eps), with the bias corrections folded into scalars
         c2 = np.sqrt(1 - b2**self.t)
-        denom = np.sqrt(v)
-        denom += self.eps * c2
-        np.divide(m, denom, out=denom)
-        denom *= self.lr * c2 / (1 - b1**self.t)
-        p -= denom
+        np.sqrt(v, out=tmp)
+        tmp += self.eps * c2
+        np.divide(m, tmp, out=tmp)
+        tmp *= self.lr * c2 / (1 - b1**self.t)
+        p -= tmp
 
 
 class RMSProp(Optimizer):
