@@ -31,6 +31,7 @@ _HELP = {
     "loss": "adversarial loss",
     "penalty": "gradient penalty on the discriminator",
     "gamma": "penalty weight (gamma for R1/R2, lambda for WGAN-GP)",
+    "penalty_every": "apply the penalty every k-th iteration with weight k*gamma (lazy regularization)",
     "optimizer": "optimizer of both players",
     "lr_g": "generator learning rate",
     "lr_d": "discriminator learning rate",
@@ -53,6 +54,7 @@ _HELP = {
     "eval_every": "evaluate metrics every N steps (0 = only at the end)",
     "n_eval": "samples used for the metrics",
     "dtype": "floating-point type of the networks",
+    "threads": "BLAS threads while training (small matrices train fastest and steadiest on one)",
 }
 
 

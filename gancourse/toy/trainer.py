@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from gancourse.errors import DivergenceError, check_array
 from gancourse.nn import (
@@ -87,6 +88,7 @@ class ToyGAN:
         self.history: dict[str, list] = {"step": [], "d_loss": [], "g_loss": [], "penalty": [], "eval": []}
         self._last_finite: dict[str, float] = {}
         self._fake: np.ndarray | None = None
+        self._penalty = 0.0  # the last penalty value computed (lazy regularization skips iterations)
         self._eval_G: MLP | None = None
 
     # ------------------------------------------------------------------ helpers
@@ -131,8 +133,10 @@ class ToyGAN:
         if sigma > 0:
             real = real + (sigma * self.rng.standard_normal(real.shape)).astype(self.dtype)
             fake = fake + (sigma * self.rng.standard_normal(fake.shape)).astype(self.dtype)
+        # lazy regularization (Karras et al. 2020): the penalty every k-th iteration, weighted by k
+        regularize = cfg.penalty != "none" and self.step % cfg.penalty_every == 0
         parts, groups = [real, fake], [B, B]
-        if cfg.penalty == "wgan-gp":
+        if regularize and cfg.penalty == "wgan-gp":
             parts.append(interpolate(real, fake, self.rng))
             groups.append(B)
         out = D.forward(np.concatenate(parts), groups=groups)  # (2B or 3B, 1)
@@ -144,14 +148,16 @@ class ToyGAN:
         dout = np.zeros_like(out)
         dout[:B], dout[B : 2 * B] = dr, df
         D.zero_grad()
-        penalty = 0.0
-        if cfg.penalty == "none":
+        if not regularize:
             D.backward(dout)
         else:
             rows = {"r1": slice(0, B), "r2": slice(B, 2 * B), "wgan-gp": slice(2 * B, 3 * B)}[cfg.penalty]
             g = D.input_grad(rows=rows)  # (B, dim)
-            penalty, dg = wgan_gp_penalty(g, cfg.gamma) if cfg.penalty == "wgan-gp" else r1_penalty(g, cfg.gamma)
+            weight = cfg.gamma * cfg.penalty_every
+            value, dg = wgan_gp_penalty(g, weight) if cfg.penalty == "wgan-gp" else r1_penalty(g, weight)
+            self._penalty = value / cfg.penalty_every  # reported on the scale of gamma
             D.backward(dout, d_input_grad=dg)
+        penalty = self._penalty
         if self.hist_d is not None:
             penalty += self.hist_d.penalty(self._flat(D), {"theta": D.dtheta})
             self.hist_d.update(self._flat(D))
@@ -247,7 +253,8 @@ class ToyGAN:
         show = (not smoke_mode()) if progress is None else bool(progress)
         bar = tqdm(total=target, initial=self.step, desc=f"GAN {self.config.data}", disable=not show, leave=False)
         h, ev = self.history, self.config.eval_every
-        try:
+        # the toy networks' matrices are small: BLAS threads cost more in synchronisation than they save
+        with threadpool_limits(limits=self.config.threads, user_api="blas"), bar:
             while self.step < target:
                 losses = self.train_step()
                 if self.step % log_every == 0:
@@ -256,14 +263,12 @@ class ToyGAN:
                         h[k].append(v)
                 if ev and self.step % ev == 0:
                     h["eval"].append({"step": self.step, **self.evaluate()})
-                for cb in callbacks:
-                    if self.step % callback_every == 0:
+                if callbacks and self.step % callback_every == 0:
+                    for cb in callbacks:
                         cb(self)
                 bar.update(1)
                 if show and self.step % 100 == 0:
                     bar.set_postfix(d=f"{losses['d_loss']:.3f}", g=f"{losses['g_loss']:.3f}")
-        finally:
-            bar.close()
         return h
 
     # --------------------------------------------------------------- inference
@@ -314,6 +319,7 @@ class ToyGAN:
             "rng": self.rng.bit_generator.state,
             "history": self.history,
             "last_finite": self._last_finite,
+            "last_penalty": self._penalty,
         }
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -337,6 +343,7 @@ class ToyGAN:
         gan.rng.bit_generator.state = sd["rng"]
         gan.history = sd["history"]
         gan._last_finite = sd["last_finite"]
+        gan._penalty = float(sd["last_penalty"])
         return gan
 
     def extend(self, steps: int) -> None:
