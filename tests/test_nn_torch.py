@@ -16,7 +16,6 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
-import gancourse.toy.trainer as trainer_module  # noqa: E402
 from gancourse.nn import (  # noqa: E402
     EMA,
     INITS,
@@ -37,6 +36,7 @@ from gancourse.nn import (  # noqa: E402
     wgan_gp_penalty,
 )
 from gancourse.toy import ToyConfig, ToyGAN  # noqa: E402
+from gan_testing import frozen_gan  # noqa: E402
 
 TOL = 1e-6
 N = 8
@@ -507,33 +507,6 @@ def test_historical_average_matches_torch():
 B = 8
 
 
-def frozen_gan(monkeypatch, **overrides):
-    """A float64 toy GAN with fixed batches whose optimizers record the gradients instead of stepping."""
-    base = dict(data="ring8", dtype="float64", batch_size=B, g_hidden=(8, 8), d_hidden=(8, 8), z_dim=3, ema=0.0,
-                lr_schedule="constant", seed=3)
-    base.update(overrides)
-    gan = ToyGAN(ToyConfig(**base))
-    rng = np.random.default_rng(99)
-    batch = {"real": gan.real_batch(B), "z": rng.standard_normal((B, 3))}
-    recorded: dict[str, np.ndarray] = {}
-    monkeypatch.setattr(gan, "real_batch", lambda n: batch["real"].copy())
-    monkeypatch.setattr(gan, "noise", lambda n: batch["z"].copy())
-    monkeypatch.setattr(gan.opt_d, "step", lambda params, grads: recorded.__setitem__("d", grads["theta"].copy()))
-    monkeypatch.setattr(gan.opt_g, "step", lambda params, grads: recorded.__setitem__("g", grads["theta"].copy()))
-    real_interpolate = trainer_module.interpolate
-
-    def recording_interpolate(real, fake, rng):
-        batch["xhat"] = real_interpolate(real, fake, rng)
-        return batch["xhat"].copy()
-
-    monkeypatch.setattr(trainer_module, "interpolate", recording_interpolate)
-    if gan.config.spectral_norm:  # a few power iterations first, so that u^T W v is close to sigma_max
-        for _ in range(3):
-            gan.D.forward(batch["real"])
-    if gan.hist_d is not None:
-        gan.hist_d.mean["theta"] += 0.1 * rng.standard_normal(gan.D.theta.shape)
-        gan.hist_g.mean["theta"] += 0.1 * rng.standard_normal(gan.G.theta.shape)
-    return gan, batch, recorded
 
 
 def per_key(net: MLP, flat: np.ndarray) -> dict[str, np.ndarray]:
