@@ -196,8 +196,7 @@ class LeakyReLU(_Elementwise):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         # factor = 1 where x > 0, else slope; arithmetic on a float mask beats np.where several-fold
-        factor = (x > 0).astype(x.dtype)
-        factor *= 1 - self.slope
+        factor = np.multiply(x > 0, 1 - self.slope, dtype=x.dtype)
         factor += self.slope
         self._factor = factor
         return x * factor

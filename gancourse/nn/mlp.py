@@ -112,6 +112,7 @@ class MLP:
         if out_activation is not None:
             layers.append(_activation(out_activation, slope))
         self.layers = layers
+        self._mbd_layers = [layer for layer in layers if isinstance(layer, MinibatchDiscrimination)]
 
         # one flat buffer for all parameters and one for all gradients
         shapes = [(f"{j}.{k}", s) for j, layer in enumerate(layers) for k, s in layer.param_shapes.items()]
@@ -166,9 +167,9 @@ class MLP:
         if x.ndim != 2 or x.shape[1] != self.sizes[0]:
             check_array("x", x, shape=(None, self.sizes[0]))
         n_run = len(self.layers) if upto is None else int(upto)
+        for layer in self._mbd_layers:
+            layer.groups = None if groups is None else [int(g) for g in groups]
         for layer in self.layers[:n_run]:
-            if isinstance(layer, MinibatchDiscrimination):
-                layer.groups = None if groups is None else [int(g) for g in groups]
             x = layer.forward(x)
         self._n_run = n_run
         self._out_shape = x.shape

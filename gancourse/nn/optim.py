@@ -156,14 +156,16 @@ class EMA:
             raise ValueError(f"EMA beta must be in (0, 1), got {beta}")
         self.beta, self.warmup, self.t = float(beta), bool(warmup), 0
         self.avg = {k: np.array(v, copy=True) for k, v in params.items()}
+        self._work = {k: np.empty_like(v) for k, v in self.avg.items()}
 
     def update(self, params: Mapping[str, np.ndarray]) -> None:
         self.t += 1
         beta = min(self.beta, (1 + self.t) / (10 + self.t)) if self.warmup else self.beta
         for k, p in params.items():
-            a = self.avg[k]
+            a, tmp = self.avg[k], self._work[k]
             a *= beta
-            a += (1 - beta) * p
+            np.multiply(p, 1 - beta, out=tmp)
+            a += tmp
 
     def state_dict(self) -> dict:
         return {"t": self.t, "avg": {k: v.copy() for k, v in self.avg.items()}}
@@ -171,3 +173,4 @@ class EMA:
     def load_state_dict(self, sd: Mapping) -> None:
         self.t = int(sd["t"])
         self.avg = {k: np.array(v) for k, v in sd["avg"].items()}
+        self._work = {k: np.empty_like(v) for k, v in self.avg.items()}

@@ -11,6 +11,7 @@ run continues exactly as an uninterrupted one.
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -145,8 +146,7 @@ class ToyGAN:
             loss, dr, df = d_loss_bce(r, f, cfg.label_smoothing)
         else:
             loss, dr, df = self.loss.d(r, f)
-        dout = np.zeros_like(out)
-        dout[:B], dout[B : 2 * B] = dr, df
+        dout = np.concatenate([dr, df] if len(out) == 2 * B else [dr, df, np.zeros_like(dr)])  # no loss on interpolates
         D.zero_grad()
         if not regularize:
             D.backward(dout)
@@ -218,7 +218,7 @@ class ToyGAN:
         g_loss = self.g_step()
         self.step += 1
         losses = {"d_loss": d_loss, "g_loss": g_loss, "penalty": penalty}
-        if not all(np.isfinite(v) for v in losses.values()) or not (
+        if not all(math.isfinite(v) for v in losses.values()) or not (
             np.isfinite(self.G.theta).all() and np.isfinite(self.D.theta).all()
         ):
             raise DivergenceError(self.step, self._last_finite)
