@@ -40,7 +40,6 @@ from gancourse.nn import (
     rel_error,
     wgan_gp_penalty,
 )
-from gancourse.toy import ToyConfig, ToyGAN
 from gan_testing import frozen_gan  # noqa: E402
 
 # Step of the centred differences: near the float64 optimum cbrt(2^-52) ~ 6e-6, where truncation

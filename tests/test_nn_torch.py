@@ -35,7 +35,6 @@ from gancourse.nn import (  # noqa: E402
     rel_error,
     wgan_gp_penalty,
 )
-from gancourse.toy import ToyConfig, ToyGAN  # noqa: E402
 from gan_testing import frozen_gan  # noqa: E402
 
 TOL = 1e-6
