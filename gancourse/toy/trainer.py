@@ -251,7 +251,8 @@ class ToyGAN:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         show = (not smoke_mode()) if progress is None else bool(progress)
-        bar = tqdm(total=target, initial=self.step, desc=f"GAN {self.config.data}", disable=not show, leave=False)
+        bar = tqdm(total=target, initial=self.step, desc=f"GAN {self.config.data}", disable=not show, leave=False,
+                   mininterval=1.0)  # one refresh a second keeps logs short when output is not a terminal
         h, ev = self.history, self.config.eval_every
         # the toy networks' matrices are small: BLAS threads cost more in synchronisation than they save
         with threadpool_limits(limits=self.config.threads, user_api="blas"), bar:
@@ -268,7 +269,7 @@ class ToyGAN:
                         cb(self)
                 bar.update(1)
                 if show and self.step % 100 == 0:
-                    bar.set_postfix(d=f"{losses['d_loss']:.3f}", g=f"{losses['g_loss']:.3f}")
+                    bar.set_postfix(d=f"{losses['d_loss']:.3f}", g=f"{losses['g_loss']:.3f}", refresh=False)
         return h
 
     # --------------------------------------------------------------- inference
