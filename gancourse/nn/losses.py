@@ -57,7 +57,8 @@ def d_loss_bce(real: np.ndarray, fake: np.ndarray, real_label: float = 1.0):
     if not 0.0 < real_label <= 1.0:
         raise ValueError(f"real_label must be in (0, 1], got {real_label}")
     a = real_label
-    loss = (a * softplus(-real) + (1 - a) * softplus(real)).mean() + softplus(fake).mean()
+    real_term = softplus(-real) if a == 1.0 else a * softplus(-real) + (1 - a) * softplus(real)
+    loss = real_term.mean() + softplus(fake).mean()
     return float(loss), (sigmoid(real) - a) / real.size, sigmoid(fake) / fake.size
 
 

@@ -218,8 +218,9 @@ class ToyGAN:
         g_loss = self.g_step()
         self.step += 1
         losses = {"d_loss": d_loss, "g_loss": g_loss, "penalty": penalty}
+        # a sum is NaN or inf as soon as one parameter is, and costs one pass instead of two
         if not all(math.isfinite(v) for v in losses.values()) or not (
-            np.isfinite(self.G.theta).all() and np.isfinite(self.D.theta).all()
+            math.isfinite(self.G.theta.sum()) and math.isfinite(self.D.theta.sum())
         ):
             raise DivergenceError(self.step, self._last_finite)
         self._last_finite = losses
