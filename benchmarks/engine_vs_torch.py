@@ -2,7 +2,8 @@
 
 Both sides use the same sizes, the same loss (non-saturating, with R1 on the
 reals: every iteration in the recipe, every ``penalty_every``-th with lazy
-regularization), Adam, float32 and the same real batches. The NumPy side is the
+regularization), Adam, generator EMA when the config has it, float32 and the
+same real batches. The NumPy side is the
 course's own trainer step (``ToyGAN.train_step``), the torch side idiomatic
 eager code with ``torch.autograd.grad(..., create_graph=True)`` for the
 penalty. Each side is timed with one thread and with all cores, interleaved,
@@ -42,6 +43,7 @@ def _torch_iteration_fn(cfg, dim: int, real_batches: np.ndarray):
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     softplus = nn.functional.softplus
+    ema = [p.detach().clone() for p in G.parameters()] if cfg.ema > 0 else None
     reals = torch.from_numpy(real_batches)
     B, state = cfg.batch_size, {"i": 0}
 
@@ -67,6 +69,12 @@ def _torch_iteration_fn(cfg, dim: int, real_batches: np.ndarray):
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        if ema is not None:  # generator weight average with the recipe's warm-up
+            t = state["i"]
+            beta = min(cfg.ema, (1 + t) / (10 + t))
+            with torch.no_grad():
+                for avg, p in zip(ema, G.parameters()):
+                    avg.lerp_(p, 1 - beta)
 
     return iteration
 
