@@ -17,7 +17,6 @@ import pytest
 
 from gancourse.nn import (
     ACTIVATIONS,
-    INITS,
     LOSSES,
     MLP,
     HistoricalAverage,
@@ -40,7 +39,17 @@ from gancourse.nn import (
     rel_error,
     wgan_gp_penalty,
 )
-from gan_testing import frozen_gan  # noqa: E402
+from gan_testing import (  # noqa: E402
+    D_STEP_CASES,
+    DOUBLE_CASES,
+    G_STEP_CASES,
+    MLP_GROUP_CASES,
+    B,
+    N,
+    case_id,
+    frozen_gan,
+    make_net,
+)
 
 # Step of the centred differences: near the float64 optimum cbrt(2^-52) ~ 6e-6, where truncation
 # (~eps^2) and roundoff (~1e-16 |f| / eps) balance. With eps = 1e-6 the checks also pass, but
@@ -48,7 +57,6 @@ from gan_testing import frozen_gan  # noqa: E402
 # gradient) then come within a factor 1.1 of the 1e-6 tolerance through roundoff alone.
 EPS = 1e-5
 TOL = 1e-6
-N = 8  # batch size of the numeric checks
 
 #: worst relative error seen per kind of check (printed at the end of the module, shown with -s)
 WORST: dict[str, float] = {}
@@ -72,22 +80,6 @@ def assert_close(kind: str, analytic: np.ndarray, numeric: np.ndarray, tol: floa
     WORST[kind] = max(WORST.get(kind, 0.0), err)
     assert err < tol, f"{kind}: relative error {err:.3e} >= {tol:g}"
     return err
-
-
-def make_net(sizes, seed: int = 0, x: np.ndarray | None = None, **kw) -> MLP:
-    """A float64 MLP with non-trivial biases and layer-norm gains; spectral norm frozen after one forward."""
-    net = MLP(sizes, dtype=np.float64, seed=seed, **kw)
-    rng = np.random.default_rng(seed + 100)
-    for key, p in net.params.items():
-        if not key.endswith((".W", ".T")):  # biases and layer-norm gain/bias start at 0 / 1
-            p += rng.normal(0.0, 0.3, size=p.shape)
-    if kw.get("spectral_norm"):
-        net.train()
-        warm = x if x is not None else rng.standard_normal((N, sizes[0]))
-        for _ in range(3):  # a few power iterations, so that u^T W v is close to sigma_max
-            net.forward(warm)
-        net.eval()
-    return net
 
 
 def per_key(net: MLP, flat: np.ndarray) -> dict[str, np.ndarray]:
@@ -117,27 +109,8 @@ def compare_flat(kind: str, net: MLP, analytic: np.ndarray, numeric: np.ndarray)
 
 # ------------------------------------------------------------------------- layers through MLPs
 
-MLP_CASES = (
-    [dict(init=i) for i in INITS]
-    + [dict(activation=a, out_activation=o) for a in ACTIVATIONS for o in (None, *ACTIVATIONS)]
-    + [dict(activation=a, spectral_norm=True) for a in ACTIVATIONS]
-    + [dict(activation="tanh", out_activation="sigmoid", spectral_norm=True)]
-    + [dict(activation=a, layer_norm=True) for a in ACTIVATIONS]
-    + [dict(activation=a, minibatch_discrimination=(3, 2)) for a in ("leaky_relu", "tanh")]
-    + [dict(activation="tanh", spectral_norm=True, layer_norm=True, minibatch_discrimination=(2, 3))]
-)
 
-
-def _case_id(kw: dict) -> str:
-    return "-".join(f"{k}={v}" for k, v in kw.items())
-
-
-MLP_GROUP_CASES = [(kw, None) for kw in MLP_CASES] + [
-    (kw, [3, 5]) for kw in MLP_CASES if "minibatch_discrimination" in kw  # real and fake rows kept apart
-]
-
-
-@pytest.mark.parametrize("kw, groups", MLP_GROUP_CASES, ids=[_case_id({**k, "groups": g}) for k, g in MLP_GROUP_CASES])
+@pytest.mark.parametrize("kw, groups", MLP_GROUP_CASES, ids=[case_id({**k, "groups": g}) for k, g in MLP_GROUP_CASES])
 def test_mlp_backward(kw, groups):
     rng = np.random.default_rng(1)
     sizes = [3, 6, 5, 2]
@@ -239,18 +212,11 @@ def test_input_grad_rows_and_dout(rows):
 
 PENALTY_FNS = {"r1": r1_penalty, "wgan-gp": wgan_gp_penalty}
 
-DOUBLE_CASES = [
-    dict(activation=a, out_activation=o, spectral_norm=s)
-    for a in ("tanh", "leaky_relu", "sigmoid", "relu")
-    for o in (None, "sigmoid")
-    for s in (False, True)
-]
-
 
 @pytest.mark.parametrize("with_loss", [False, True])
 @pytest.mark.parametrize("rows", [slice(None), slice(0, 4), slice(5, 8)], ids=["all", "first", "last"])
 @pytest.mark.parametrize("penalty", ["r1", "wgan-gp"])
-@pytest.mark.parametrize("kw", DOUBLE_CASES, ids=[_case_id(k) for k in DOUBLE_CASES])
+@pytest.mark.parametrize("kw", DOUBLE_CASES, ids=[case_id(k) for k in DOUBLE_CASES])
 def test_double_backprop(kw, penalty, rows, with_loss):
     """``backward(dout, d_input_grad=dP/dg)`` gives d(loss + P(input_grad))/dtheta and /dx."""
     rng = np.random.default_rng(7)
@@ -500,10 +466,6 @@ def test_historical_average_on_network_theta():
 
 # ------------------------------------------------------------------- full trainer D and G steps
 
-B = 8  # trainer batch size in these checks
-
-
-
 
 def d_objective(gan, batch, hist_mean=None) -> tuple[float, float]:
     """The discriminator's loss and penalty recomputed from the public API (a function of ``D.theta``)."""
@@ -547,26 +509,7 @@ def g_objective(gan, batch, hist_mean=None) -> float:
     return loss
 
 
-D_STEP_CASES = [
-    dict(penalty="r1", gamma=10.0),
-    dict(penalty="r1", gamma=1.0, d_activation="tanh"),
-    dict(penalty="r2", gamma=3.0, d_activation="tanh"),
-    dict(penalty="wgan-gp", gamma=10.0, loss="wgan"),
-    dict(penalty="wgan-gp", gamma=10.0, loss="wgan", d_activation="tanh"),
-    dict(penalty="wgan-gp", gamma=5.0, loss="ns"),
-    dict(penalty="r1", gamma=10.0, spectral_norm=True, d_activation="tanh"),
-    dict(penalty="wgan-gp", gamma=10.0, loss="hinge", spectral_norm=True),
-    dict(penalty="none", gamma=0.0, loss="gan", label_smoothing=0.9),
-    dict(penalty="r1", gamma=1.0, loss="ns", label_smoothing=0.9),
-    dict(penalty="r1", gamma=1.0, loss="lsgan"),
-    dict(penalty="r1", gamma=1.0, loss="rpgan"),
-    dict(penalty="none", gamma=0.0, loss="hinge", spectral_norm=True),
-    dict(penalty="none", gamma=0.0, loss="ns", minibatch_discrimination=3),
-    dict(penalty="r1", gamma=1.0, historical_averaging=0.5),
-]
-
-
-@pytest.mark.parametrize("overrides", D_STEP_CASES, ids=[_case_id(k) for k in D_STEP_CASES])
+@pytest.mark.parametrize("overrides", D_STEP_CASES, ids=[case_id(k) for k in D_STEP_CASES])
 def test_trainer_d_step(monkeypatch, overrides):
     gan, batch, recorded = frozen_gan(monkeypatch, **overrides)
     hist_mean = None if gan.hist_d is None else gan.hist_d.mean["theta"].copy()
@@ -584,23 +527,7 @@ def test_trainer_d_step(monkeypatch, overrides):
     compare_flat(f"D step {gan.config.penalty}", gan.D, recorded["d"], numeric)
 
 
-G_STEP_CASES = [
-    dict(penalty="r1", gamma=10.0),
-    dict(penalty="wgan-gp", gamma=10.0, loss="wgan"),
-    dict(penalty="r1", gamma=1.0, loss="gan"),
-    dict(penalty="r1", gamma=1.0, loss="hinge", g_activation="tanh", d_activation="tanh"),
-    dict(penalty="r1", gamma=1.0, loss="lsgan"),
-    dict(penalty="r1", gamma=1.0, loss="rpgan"),
-    dict(penalty="r1", gamma=1.0, loss="rpgan", spectral_norm=True, g_activation="tanh", d_activation="tanh"),
-    dict(penalty="r1", gamma=1.0, feature_matching=True),
-    dict(penalty="r1", gamma=1.0, feature_matching=True, g_activation="tanh", d_activation="tanh"),
-    dict(penalty="none", gamma=0.0, feature_matching=True, minibatch_discrimination=3),
-    dict(penalty="none", gamma=0.0, minibatch_discrimination=3, g_activation="tanh", d_activation="tanh"),
-    dict(penalty="r1", gamma=1.0, historical_averaging=0.5),
-]
-
-
-@pytest.mark.parametrize("overrides", G_STEP_CASES, ids=[_case_id(k) for k in G_STEP_CASES])
+@pytest.mark.parametrize("overrides", G_STEP_CASES, ids=[case_id(k) for k in G_STEP_CASES])
 def test_trainer_g_step(monkeypatch, overrides):
     gan, batch, recorded = frozen_gan(monkeypatch, **overrides)
     hist_mean = None if gan.hist_g is None else gan.hist_g.mean["theta"].copy()

@@ -18,7 +18,6 @@ import torch.nn.functional as F  # noqa: E402
 
 from gancourse.nn import (  # noqa: E402
     EMA,
-    INITS,
     LOSSES,
     MLP,
     SGD,
@@ -35,10 +34,19 @@ from gancourse.nn import (  # noqa: E402
     rel_error,
     wgan_gp_penalty,
 )
-from gan_testing import frozen_gan  # noqa: E402
+from gan_testing import (  # noqa: E402
+    D_STEP_CASES,
+    DOUBLE_CASES,
+    G_STEP_CASES,
+    MLP_GROUP_CASES,
+    B,
+    N,
+    case_id,
+    frozen_gan,
+    make_net,
+)
 
 TOL = 1e-6
-N = 8
 DT = torch.float64
 
 #: worst relative error seen per kind of check (printed at the end of the module, shown with -s)
@@ -72,10 +80,6 @@ def assert_close(kind: str, ours, theirs, tol: float = TOL, floor: float = 0.0) 
     WORST[kind] = max(WORST.get(kind, 0.0), err)
     assert err < tol, f"{kind}: relative error {err:.3e} >= {tol:g}"
     return err
-
-
-def _case_id(kw: dict) -> str:
-    return "-".join(f"{k}={v}" for k, v in kw.items())
 
 
 # ------------------------------------------------------------------------------- torch twin of MLP
@@ -164,21 +168,6 @@ class TorchMLP:
         return torch.cat([f, torch.cat(outs)], dim=1)
 
 
-def make_net(sizes, seed: int = 0, x: np.ndarray | None = None, **kw) -> MLP:
-    """A float64 MLP with non-trivial biases and layer-norm gains; spectral norm frozen after a few forwards."""
-    net = MLP(sizes, dtype=np.float64, seed=seed, **kw)
-    rng = np.random.default_rng(seed + 100)
-    for key, p in net.params.items():
-        if not key.endswith((".W", ".T")):
-            p += rng.normal(0.0, 0.3, size=p.shape)
-    if kw.get("spectral_norm"):
-        warm = x if x is not None else rng.standard_normal((N, sizes[0]))
-        for _ in range(3):
-            net.forward(warm)
-        net.eval()
-    return net
-
-
 def compare_grads(kind: str, net: MLP, P: dict) -> None:
     """Each named gradient of ``net`` against torch's, on its own scale (floored at 1e-6 of the largest)."""
     floor = 1e-6 * np.abs(net.dtheta).max()
@@ -190,23 +179,9 @@ def compare_grads(kind: str, net: MLP, P: dict) -> None:
 # ----------------------------------------------------------------------------- layers through MLP
 
 ACTS = ("relu", "leaky_relu", "tanh", "sigmoid")
-MLP_CASES = (
-    [dict(init=i) for i in INITS]
-    + [dict(activation=a, out_activation=o) for a in ACTS for o in (None, *ACTS)]
-    + [dict(activation=a, spectral_norm=True) for a in ACTS]
-    + [dict(activation=a, layer_norm=True) for a in ACTS]
-    + [dict(activation=a, minibatch_discrimination=(3, 2)) for a in ("leaky_relu", "tanh")]
-    + [dict(activation="tanh", spectral_norm=True, layer_norm=True, minibatch_discrimination=(2, 3))]
-    + [dict(activation="leaky_relu", slope=0.1, layer_norm=True, out_activation="tanh")]
-)
 
 
-MLP_GROUP_CASES = [(kw, None) for kw in MLP_CASES] + [
-    (kw, [3, 5]) for kw in MLP_CASES if "minibatch_discrimination" in kw  # real and fake rows kept apart
-]
-
-
-@pytest.mark.parametrize("kw, groups", MLP_GROUP_CASES, ids=[_case_id({**k, "groups": g}) for k, g in MLP_GROUP_CASES])
+@pytest.mark.parametrize("kw, groups", MLP_GROUP_CASES, ids=[case_id({**k, "groups": g}) for k, g in MLP_GROUP_CASES])
 def test_mlp_matches_torch(kw, groups):
     rng = np.random.default_rng(1)
     sizes = [3, 6, 5, 2]
@@ -326,18 +301,10 @@ def torch_penalty(kind: str, g, weight: float):
     return weight * ((sq.sqrt() - 1) ** 2).mean()  # lambda E(||g|| - 1)^2
 
 
-DOUBLE_CASES = [
-    dict(activation=a, out_activation=o, spectral_norm=s)
-    for a in ("tanh", "leaky_relu", "sigmoid", "relu")
-    for o in (None, "sigmoid")
-    for s in (False, True)
-]
-
-
 @pytest.mark.parametrize("with_loss", [False, True])
 @pytest.mark.parametrize("rows", [slice(None), slice(0, 4), slice(5, 8)], ids=["all", "first", "last"])
 @pytest.mark.parametrize("penalty", ["r1", "wgan-gp"])
-@pytest.mark.parametrize("kw", DOUBLE_CASES, ids=[_case_id(k) for k in DOUBLE_CASES])
+@pytest.mark.parametrize("kw", DOUBLE_CASES, ids=[case_id(k) for k in DOUBLE_CASES])
 def test_double_backprop_matches_torch(kw, penalty, rows, with_loss):
     rng = np.random.default_rng(7)
     x = rng.standard_normal((N, 2))
@@ -503,10 +470,6 @@ def test_historical_average_matches_torch():
 
 # ------------------------------------------------------------------- full trainer D and G steps
 
-B = 8
-
-
-
 
 def per_key(net: MLP, flat: np.ndarray) -> dict[str, np.ndarray]:
     """Split a flat gradient into the network's named parameters (through its ``grads`` views)."""
@@ -521,25 +484,7 @@ def _flat_t(P: dict) -> "torch.Tensor":
     return torch.cat([p.reshape(-1) for p in P.values()])
 
 
-D_STEP_CASES = [
-    dict(penalty="r1", gamma=10.0),
-    dict(penalty="r1", gamma=1.0, d_activation="tanh"),
-    dict(penalty="r2", gamma=3.0, d_activation="tanh"),
-    dict(penalty="wgan-gp", gamma=10.0, loss="wgan"),
-    dict(penalty="wgan-gp", gamma=10.0, loss="wgan", d_activation="tanh"),
-    dict(penalty="wgan-gp", gamma=5.0, loss="ns"),
-    dict(penalty="r1", gamma=10.0, spectral_norm=True, d_activation="tanh"),
-    dict(penalty="wgan-gp", gamma=10.0, loss="hinge", spectral_norm=True),
-    dict(penalty="none", gamma=0.0, loss="gan", label_smoothing=0.9),
-    dict(penalty="r1", gamma=1.0, loss="ns", label_smoothing=0.9),
-    dict(penalty="r1", gamma=1.0, loss="lsgan"),
-    dict(penalty="r1", gamma=1.0, loss="rpgan"),
-    dict(penalty="none", gamma=0.0, loss="ns", minibatch_discrimination=3),
-    dict(penalty="r1", gamma=1.0, historical_averaging=0.5),
-]
-
-
-@pytest.mark.parametrize("overrides", D_STEP_CASES, ids=[_case_id(k) for k in D_STEP_CASES])
+@pytest.mark.parametrize("overrides", D_STEP_CASES, ids=[case_id(k) for k in D_STEP_CASES])
 def test_trainer_d_step_matches_torch(monkeypatch, overrides):
     gan, batch, recorded = frozen_gan(monkeypatch, **overrides)
     cfg = gan.config
@@ -573,22 +518,7 @@ def test_trainer_d_step_matches_torch(monkeypatch, overrides):
         assert_close(f"D step {cfg.penalty}", g_ours, PD[k].grad, floor=floor)
 
 
-G_STEP_CASES = [
-    dict(penalty="r1", gamma=10.0),
-    dict(penalty="wgan-gp", gamma=10.0, loss="wgan"),
-    dict(penalty="r1", gamma=1.0, loss="gan"),
-    dict(penalty="r1", gamma=1.0, loss="hinge", g_activation="tanh", d_activation="tanh"),
-    dict(penalty="r1", gamma=1.0, loss="lsgan"),
-    dict(penalty="r1", gamma=1.0, loss="rpgan"),
-    dict(penalty="r1", gamma=1.0, loss="rpgan", spectral_norm=True, g_activation="tanh", d_activation="tanh"),
-    dict(penalty="r1", gamma=1.0, feature_matching=True),
-    dict(penalty="none", gamma=0.0, feature_matching=True, minibatch_discrimination=3),
-    dict(penalty="none", gamma=0.0, minibatch_discrimination=3, g_activation="tanh", d_activation="tanh"),
-    dict(penalty="r1", gamma=1.0, historical_averaging=0.5),
-]
-
-
-@pytest.mark.parametrize("overrides", G_STEP_CASES, ids=[_case_id(k) for k in G_STEP_CASES])
+@pytest.mark.parametrize("overrides", G_STEP_CASES, ids=[case_id(k) for k in G_STEP_CASES])
 def test_trainer_g_step_matches_torch(monkeypatch, overrides):
     gan, batch, recorded = frozen_gan(monkeypatch, **overrides)
     cfg = gan.config
