@@ -22,6 +22,7 @@ class Optimizer:
         self.lr = check_positive("lr", lr)
         self.t = 0
         self.state: dict[str, dict[str, np.ndarray]] = {}
+        self._work: dict[str, np.ndarray] = {}  # scratch arrays, not part of the state
 
     def step(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
         if params.keys() != grads.keys():
@@ -44,7 +45,7 @@ class Optimizer:
 
     def _scratch(self, key: str, like: np.ndarray) -> np.ndarray:
         """A work array per parameter (not part of the state): updates then allocate nothing."""
-        buf = self.__dict__.setdefault("_work", {}).get(key)
+        buf = self._work.get(key)
         if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
             buf = self._work[key] = np.empty_like(like)
         return buf

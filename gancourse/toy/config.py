@@ -131,7 +131,6 @@ def recommended(data: str = "grid25", **changes) -> ToyConfig:
 
 def plain_gan(data: str = "grid25", **changes) -> ToyConfig:
     """The plain non-saturating GAN of the lectures: no penalty, constant lr, no EMA."""
-    base = dict(data=data, penalty="none", gamma=0.0, penalty_every=1, lr_schedule="constant", ema=0.0,
-                lr_g=1e-4, lr_d=1e-4)
+    base = dict(data=data, penalty="none", gamma=0.0, lr_schedule="constant", ema=0.0, lr_g=1e-4, lr_d=1e-4)
     base.update(changes)
     return ToyConfig(**base)
