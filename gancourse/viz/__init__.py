@@ -1,0 +1,7 @@
+"""Matplotlib figures for the course (and the widgets built on them).
+
+Sub-modules are imported on demand so that ``import gancourse`` stays light:
+``gancourse.viz.toy`` (samples, losses, animations of toy GANs),
+``gancourse.viz.dynamics`` (vector fields, eigenvalues, root loci, convergence),
+``gancourse.viz.divergences`` (densities, optimal discriminators, transport plans).
+"""
