@@ -1,0 +1,132 @@
+"""GAN losses on logits (torch), the WGAN-GP gradient penalty, and CycleGAN's cycle and identity losses.
+
+Each loss is the mean over every element of its logits (a PatchGAN's map of
+logits counts each patch as one sample). Names follow ``gancourse.nn.losses``:
+
+- standard GAN (Goodfellow et al. 2014), discriminator:
+  ``L_D = -E log sigmoid(D(x)) - E log(1 - sigmoid(D(G(z))))``, with
+  ``log sigmoid`` computed stably (``softplus``); generator, non-saturating:
+  ``L_G = -E log sigmoid(D(G(z)))``;
+- least squares (Mao et al. 2017; CycleGAN's choice): ``L_D = 1/2 E(D(x) - 1)^2
+  + 1/2 E D(G(z))^2``, ``L_G = E(D(G(z)) - 1)^2``;
+- Wasserstein (Arjovsky et al. 2017): ``L_D = E D(G(z)) - E D(x)``, ``L_G = -E D(G(z))``;
+- gradient penalty (Gulrajani et al. 2017): ``lambda E_xhat (||grad D(xhat)||_2 - 1)^2``
+  on ``xhat = eps x + (1 - eps) G(z)``, ``eps ~ U[0, 1]`` per sample, the norm taken
+  over all non-batch dimensions;
+- cycle consistency and identity (Zhu et al. 2017): ``lambda E|F(G(x)) - x|_1`` and
+  ``lambda_id E|G(y) - y|_1`` with ``lambda = 10``, ``lambda_id = 0.5 lambda``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from gancourse.errors import check_positive
+
+__all__ = [
+    "d_loss_bce", "g_loss_nonsaturating", "d_loss_lsgan", "g_loss_lsgan", "d_loss_wgan", "g_loss_wgan",
+    "wasserstein_estimate", "interpolate", "input_grad_norms", "gradient_penalty", "cycle_loss", "identity_loss",
+    "GP_LAMBDA", "CYCLE_LAMBDA", "IDENTITY_FRACTION",
+]
+
+GP_LAMBDA = 10.0
+CYCLE_LAMBDA = 10.0
+IDENTITY_FRACTION = 0.5
+
+
+def d_loss_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """``-E log sigmoid(l_real) - E log(1 - sigmoid(l_fake)) = E softplus(-l_real) + E softplus(l_fake)``."""
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def g_loss_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
+    """``-E log sigmoid(l_fake) = E softplus(-l_fake)`` (the generator maximises log D(G(z)))."""
+    return F.softplus(-fake_logits).mean()
+
+
+def d_loss_lsgan(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """``1/2 E(l_real - 1)^2 + 1/2 E l_fake^2`` (targets 1 for real, 0 for fake)."""
+    return 0.5 * ((real_logits - 1).square().mean() + fake_logits.square().mean())
+
+
+def g_loss_lsgan(fake_logits: torch.Tensor) -> torch.Tensor:
+    """``E(l_fake - 1)^2``."""
+    return (fake_logits - 1).square().mean()
+
+
+def d_loss_wgan(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """Critic loss ``E f(G(z)) - E f(x)`` (the negative of the Wasserstein estimate)."""
+    return fake_scores.mean() - real_scores.mean()
+
+
+def g_loss_wgan(fake_scores: torch.Tensor) -> torch.Tensor:
+    """``-E f(G(z))``."""
+    return -fake_scores.mean()
+
+
+def wasserstein_estimate(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """``E f(x) - E f(G(z))``: the critic's estimate of W1 (up to its Lipschitz constant)."""
+    return real_scores.mean() - fake_scores.mean()
+
+
+def interpolate(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """``xhat_i = eps_i x_i + (1 - eps_i) G(z)_i`` with one ``eps_i ~ U[0, 1]`` per sample.
+
+    ``eps`` may be given, shape (N,) or (N, 1) (any shape with N elements); otherwise it
+    is drawn from ``generator`` (on the generator's device; the global CPU generator if None) and moved to the data's.
+    """
+    if real.shape != fake.shape:
+        raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
+    n = real.shape[0]
+    if eps is None:
+        device = generator.device if generator is not None else torch.device("cpu")
+        eps = torch.rand(n, generator=generator, dtype=real.dtype, device=device)
+    elif eps.numel() != n:
+        raise ValueError(f"eps must hold one coefficient per sample ({n}), got shape {tuple(eps.shape)}")
+    eps = eps.to(dtype=real.dtype, device=real.device).reshape((n,) + (1,) * (real.ndim - 1))  # (N, 1, ..., 1)
+    return eps * real + (1 - eps) * fake
+
+
+def input_grad_norms(critic, x: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
+    """``||grad_x f(x_i)||_2`` per sample, over all non-batch dimensions: shape (N,).
+
+    ``f`` must map (N, ...) to one score per sample (or a map of scores, which
+    are summed per sample). With ``create_graph=True`` the norms stay
+    differentiable in the critic's parameters (double backprop).
+    """
+    x = x.detach().requires_grad_(True)
+    scores = critic(x)
+    (g,) = torch.autograd.grad(scores.sum(), x, create_graph=create_graph)
+    return g.flatten(1).norm(2, dim=1)  # (N, C, H, W) -> (N, C*H*W) -> (N,)
+
+
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, lam: float = GP_LAMBDA,
+                     eps: torch.Tensor | None = None, generator: torch.Generator | None = None,
+                     return_norms: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """WGAN-GP penalty ``lam * mean_i (||grad f(xhat_i)||_2 - 1)^2`` at random interpolates.
+
+    ``real`` and ``fake`` (N, ...) are detached (the penalty trains the critic
+    only); ``eps`` (N,) fixes the interpolation coefficients, else they are
+    drawn from ``generator``. The result is differentiable in the critic's
+    parameters. ``return_norms=True`` also returns the detached norms (N,).
+    """
+    lam = check_positive("lam", lam)
+    xhat = interpolate(real.detach(), fake.detach(), eps, generator)  # (N, ...)
+    norms = input_grad_norms(critic, xhat, create_graph=True)  # (N,)
+    penalty = lam * (norms - 1).square().mean()
+    return (penalty, norms.detach()) if return_norms else penalty
+
+
+def cycle_loss(x: torch.Tensor, x_reconstructed: torch.Tensor, lam: float = CYCLE_LAMBDA) -> torch.Tensor:
+    """``lam * E|F(G(x)) - x|_1`` (mean absolute error over all elements)."""
+    if x.shape != x_reconstructed.shape:
+        raise ValueError(f"x_reconstructed must have x's shape {tuple(x.shape)}, got {tuple(x_reconstructed.shape)}")
+    return lam * (x_reconstructed - x).abs().mean()
+
+
+def identity_loss(y: torch.Tensor, g_of_y: torch.Tensor, lam: float = IDENTITY_FRACTION * CYCLE_LAMBDA) -> torch.Tensor:
+    """``lam * E|G(y) - y|_1``: a generator fed an image of its own target domain should leave it alone."""
+    if y.shape != g_of_y.shape:
+        raise ValueError(f"g_of_y must have y's shape {tuple(y.shape)}, got {tuple(g_of_y.shape)}")
+    return lam * (g_of_y - y).abs().mean()

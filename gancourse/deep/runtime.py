@@ -1,0 +1,122 @@
+"""Pieces shared by the training loops: mixed precision and compilation switches, a resumable
+minibatch sampler, a loss history that syncs with the device only now and then, and the progress bar.
+
+- bf16 autocast and ``torch.compile`` are used on CUDA only: on the CPU
+  autocast would slow the small convolutions down and compilation costs more
+  than a short run saves, so both are off there whatever the config asks.
+- :class:`Batcher` walks through random permutations of the data set, one
+  epoch after another (the last incomplete batch of an epoch is dropped); its
+  state is the current permutation and the position in it.
+- :class:`LossHistory` keeps each step's losses as device tensors and copies
+  them to the host every ``flush`` (one sync instead of one per step); a
+  non-finite value raises :class:`gancourse.errors.DivergenceError`.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
+
+import torch
+
+from gancourse.errors import DivergenceError
+
+__all__ = ["use_autocast", "use_compile", "autocast", "maybe_compile", "Batcher", "LossHistory", "progress_bar"]
+
+
+def use_autocast(device: torch.device, requested: bool) -> bool:
+    """bf16 autocast only when asked for and the device is CUDA."""
+    return bool(requested) and torch.device(device).type == "cuda"
+
+
+def use_compile(device: torch.device, requested: bool) -> bool:
+    """``torch.compile`` only when asked for and the device is CUDA."""
+    return bool(requested) and torch.device(device).type == "cuda"
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    """``torch.autocast(cuda, bfloat16)`` when ``enabled``, else a no-op context."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+
+
+def maybe_compile(module: torch.nn.Module, enabled: bool):
+    """``torch.compile(module)`` when ``enabled``; the original module keeps the parameters and state dict."""
+    return torch.compile(module) if enabled else module
+
+
+class Batcher:
+    """Random minibatch indices, epoch by epoch, from a (device) ``torch.Generator``."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator, device: torch.device):
+        if batch_size > n:
+            raise ValueError(f"batch_size ({batch_size}) must not exceed the number of training images ({n})")
+        self.n, self.batch_size, self.generator, self.device = n, batch_size, generator, torch.device(device)
+        self.perm: torch.Tensor | None = None
+        self.pos = 0
+
+    def next(self) -> torch.Tensor:
+        """Indices (batch_size,) of the next minibatch."""
+        if self.perm is None or self.pos + self.batch_size > self.n:
+            self.perm = torch.randperm(self.n, generator=self.generator, device=self.device)
+            self.pos = 0
+        idx = self.perm[self.pos : self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return idx
+
+    def state_dict(self) -> dict:
+        return {"perm": None if self.perm is None else self.perm.cpu(), "pos": self.pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.perm = None if state["perm"] is None else state["perm"].to(self.device)
+        self.pos = int(state["pos"])
+
+
+class LossHistory:
+    """Per-step scalars under fixed names; ``values[name]`` is a list of floats, ``values["step"]`` the steps."""
+
+    def __init__(self, names: Sequence[str]):
+        self.names = tuple(names)
+        self.values: dict[str, list[float]] = {"step": [], **{k: [] for k in self.names}}
+        self._pending: list[tuple[int, torch.Tensor]] = []
+
+    def append(self, step: int, *scalars: torch.Tensor) -> None:
+        """Record the scalars of ``step`` (in the order of ``names``) without syncing the device."""
+        self._pending.append((step, torch.stack([s.detach().float().reshape(()) for s in scalars])))
+
+    def flush(self) -> dict[str, float]:
+        """Copy the pending steps to the host; return the latest values; raise on NaN/inf."""
+        if not self._pending:
+            return self.last()
+        steps = [s for s, _ in self._pending]
+        block = torch.stack([v for _, v in self._pending]).cpu()  # (n_pending, n_names)
+        self._pending.clear()
+        for step, row in zip(steps, block.tolist()):
+            if not all(math.isfinite(v) for v in row):
+                raise DivergenceError(step, self.last())
+            self.values["step"].append(step)
+            for k, v in zip(self.names, row):
+                self.values[k].append(v)
+        return self.last()
+
+    def last(self) -> dict[str, float]:
+        return {k: self.values[k][-1] for k in self.names if self.values[k]}
+
+    def state_dict(self) -> dict:
+        self.flush()
+        return {k: list(v) for k, v in self.values.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        missing = set(self.values) - set(state)
+        if missing:
+            raise ValueError(f"history in checkpoint lacks {sorted(missing)}")
+        self._pending.clear()
+        self.values = {k: list(state[k]) for k in self.values}
+
+
+def progress_bar(total: int, initial: int, desc: str, enabled: bool) -> Iterator:
+    """A tqdm bar that refreshes at most once a second (short logs when output is not a terminal)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, disable=not enabled, leave=False, mininterval=1.0)

@@ -1,0 +1,334 @@
+"""Training loop for unconditional image GANs: DCGAN (Radford et al. 2016) and WGAN-GP (Gulrajani et al. 2017).
+
+One *step* is one generator update, preceded by ``n_critic`` discriminator
+(critic) updates, each on a fresh real minibatch and fresh noise:
+
+- ``loss="dcgan"``: ``DCGANDiscriminator`` with batch norm, the BCE loss on
+  logits for D and the non-saturating loss for G, Adam(2e-4, betas (0.5, 0.999)),
+  ``n_critic = 1``;
+- ``loss="wgan-gp"``: ``WGANCritic`` (no batch norm), the Wasserstein loss plus
+  the gradient penalty with ``lambda = 10``, ``n_critic = 5``,
+  Adam(1e-4, betas (0, 0.9)) -- the paper's Algorithm 1.
+
+All randomness of a run (minibatch order, noise, interpolation coefficients)
+comes from one ``torch.Generator`` on the training device, seeded by the
+config; a checkpoint stores it with the weights, the optimizer states, the
+step counter, the history, the sample snapshots and the global generators, so
+that training k steps, saving, loading and training k more gives the same
+weights bit for bit as 2k steps in one go (on the CPU; CUDA kernels may be
+non-deterministic unless deterministic algorithms are switched on).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gancourse.deep.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from gancourse.deep.dcgan import CRITIC_NORMS, DCGANDiscriminator, DCGANGenerator, WGANCritic
+from gancourse.deep.losses import (
+    d_loss_bce,
+    d_loss_wgan,
+    g_loss_nonsaturating,
+    g_loss_wgan,
+    gradient_penalty,
+    input_grad_norms,
+    interpolate,
+    wasserstein_estimate,
+)
+from gancourse.deep.runtime import (
+    Batcher,
+    LossHistory,
+    autocast,
+    maybe_compile,
+    progress_bar,
+    use_autocast,
+    use_compile,
+)
+from gancourse.errors import check_choice, check_positive
+
+__all__ = ["GANConfig", "GANTrainer", "GAN_LOSSES", "dcgan_preset", "wgan_gp_preset"]
+
+GAN_LOSSES = ("dcgan", "wgan-gp")
+
+#: fields that may differ between a checkpoint and the config that resumes it (they do not change the run)
+_RESUMABLE_FIELDS = ("steps", "log_every", "sample_every", "checkpoint_every")
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    """Everything that defines a DCGAN / WGAN-GP run. Defaults: the DCGAN paper's settings."""
+
+    loss: str = "dcgan"
+    steps: int = 10000
+    batch_size: int = 64
+    z_dim: int = 100
+    channels: int = 1
+    image_size: int = 32
+    g_width: int = 64
+    d_width: int = 64
+    critic_norm: str = "none"
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    n_critic: int = 1
+    gp_lambda: float = 10.0
+    seed: int = 0
+    amp: bool = True
+    compile: bool = False
+    log_every: int = 20
+    sample_every: int = 500
+    n_samples: int = 64
+    checkpoint_every: int = 0
+
+    def __post_init__(self) -> None:
+        check_choice("loss", self.loss, GAN_LOSSES)
+        check_choice("critic_norm", self.critic_norm, CRITIC_NORMS)
+        for name in ("steps", "batch_size", "z_dim", "channels", "image_size", "g_width", "d_width", "n_critic",
+                     "log_every", "sample_every", "n_samples"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        for name in ("lr_g", "lr_d"):
+            check_positive(name, getattr(self, name))
+        for name in ("beta1", "beta2"):
+            v = check_positive(name, getattr(self, name), allow_zero=True)
+            if v >= 1:
+                raise ValueError(f"{name} must lie in [0, 1), got {v!r}")
+        check_positive("gp_lambda", self.gp_lambda)
+        if self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be >= 0 (0: only at the end), got {self.checkpoint_every!r}")
+
+
+def dcgan_preset(smoke: bool = False, **overrides) -> GANConfig:
+    """DCGAN on MNIST-5k: the paper's optimiser; smoke mode shrinks widths and steps for a CPU test run."""
+    base = dict(loss="dcgan", lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, n_critic=1)
+    if smoke:
+        base.update(steps=150, batch_size=32, g_width=16, d_width=16, z_dim=32, sample_every=50, log_every=10)
+    else:
+        base.update(steps=8000, batch_size=128, g_width=64, d_width=64, z_dim=100, sample_every=1000)
+    return GANConfig(**{**base, **overrides})
+
+
+def wgan_gp_preset(smoke: bool = False, **overrides) -> GANConfig:
+    """WGAN-GP on MNIST-5k: lambda = 10, n_critic = 5, Adam(1e-4, betas (0, 0.9)) as in the paper."""
+    base = dict(loss="wgan-gp", lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9, n_critic=5, gp_lambda=10.0)
+    if smoke:
+        base.update(steps=60, batch_size=32, g_width=16, d_width=16, z_dim=32, sample_every=20, log_every=10)
+    else:
+        base.update(steps=8000, batch_size=64, g_width=64, d_width=64, z_dim=100, sample_every=1000)
+    return GANConfig(**{**base, **overrides})
+
+
+class GANTrainer:
+    """Trains ``G`` and ``D`` on images ``x`` (N, C, S, S) in [-1, 1]; ``history`` and ``snapshots`` record the run."""
+
+    def __init__(self, config: GANConfig, images: torch.Tensor, device: torch.device | str = "cpu"):
+        if not isinstance(config, GANConfig):
+            raise TypeError(f"config must be a GANConfig, got {type(config).__name__}")
+        want = (config.channels, config.image_size, config.image_size)
+        if images.ndim != 4 or tuple(images.shape[1:]) != want:
+            raise ValueError(f"images must have shape (N, {want[0]}, {want[1]}, {want[2]}), got {tuple(images.shape)}")
+        self.config = c = config
+        self.device = torch.device(device)
+        self.amp = use_autocast(self.device, c.amp)
+        self.compiled = use_compile(self.device, c.compile)
+        self.images = images.to(self.device, torch.float32)
+        with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed only
+            torch.manual_seed(c.seed)
+            self.G = DCGANGenerator(c.z_dim, c.channels, c.g_width, c.image_size).to(self.device)
+            if c.loss == "dcgan":
+                self.D = DCGANDiscriminator(c.channels, c.d_width, c.image_size).to(self.device)
+            else:
+                self.D = WGANCritic(c.channels, c.d_width, c.image_size, c.critic_norm).to(self.device)
+            self.fixed_z = torch.randn(c.n_samples, c.z_dim).to(self.device)
+        # the critic's penalty needs double backprop, which compiled graphs do not support: compile G only then
+        self._G = maybe_compile(self.G, self.compiled)
+        self._D = maybe_compile(self.D, self.compiled and c.loss == "dcgan")
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
+        self.generator = torch.Generator(self.device).manual_seed(c.seed + 1)
+        self.batcher = Batcher(len(self.images), c.batch_size, self.generator, self.device)
+        names = ("loss_d", "loss_g", "d_real", "d_fake") if c.loss == "dcgan" else \
+            ("loss_d", "loss_g", "w_estimate", "gp", "grad_norm")
+        self.history = LossHistory(names)
+        self.snapshots: list[tuple[int, torch.Tensor]] = []
+        self.step = 0
+
+    # ------------------------------------------------------------------ sampling
+    def noise(self, n: int) -> torch.Tensor:
+        """``z ~ N(0, I)``, shape (n, z_dim), from the run's generator."""
+        return torch.randn(n, self.config.z_dim, generator=self.generator, device=self.device)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        """``G(z)`` in eval mode (batch norm uses running statistics), float32 on the CPU: (n, C, S, S)."""
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            outs = [self.G(z[i : i + batch_size].to(self.device)).float().cpu() for i in range(0, len(z), batch_size)]
+        finally:
+            self.G.train(was_training)
+        return torch.cat(outs)
+
+    def sample(self, n: int, seed: int = 1234, batch_size: int = 500) -> torch.Tensor:
+        """``n`` generated images from noise drawn with its own ``seed`` (the run's generator is not touched)."""
+        z = torch.randn(n, self.config.z_dim, generator=torch.Generator().manual_seed(seed))
+        return self.generate(z, batch_size)
+
+    # ------------------------------------------------------------------ one step
+    def _real(self) -> torch.Tensor:
+        return self.images[self.batcher.next()]  # (B, C, S, S)
+
+    def _dcgan_step(self) -> tuple[torch.Tensor, ...]:
+        real, z = self._real(), self.noise(self.config.batch_size)
+        with autocast(self.device, self.amp):
+            fake = self._G(z)
+            l_real, l_fake = self._D(real).float(), self._D(fake.detach()).float()
+        loss_d = d_loss_bce(l_real, l_fake)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        with autocast(self.device, self.amp):
+            l_gen = self._D(fake).float()
+        loss_g = g_loss_nonsaturating(l_gen)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        return loss_d, loss_g, torch.sigmoid(l_real).mean(), torch.sigmoid(l_fake).mean()
+
+    def _wgan_gp_step(self) -> tuple[torch.Tensor, ...]:
+        c = self.config
+        for _ in range(c.n_critic):
+            real, z = self._real(), self.noise(c.batch_size)
+            with autocast(self.device, self.amp):
+                with torch.no_grad():
+                    fake = self._G(z)
+                s_real, s_fake = self._D(real).float(), self._D(fake).float()
+            # the penalty in float32: its double backprop needs the precision
+            gp, norms = gradient_penalty(self._D, real, fake.float(), c.gp_lambda, generator=self.generator,
+                                         return_norms=True)
+            loss_d = d_loss_wgan(s_real, s_fake) + gp
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+        with autocast(self.device, self.amp):
+            s_gen = self._D(self._G(self.noise(c.batch_size))).float()
+        loss_g = g_loss_wgan(s_gen)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        return loss_d, loss_g, wasserstein_estimate(s_real, s_fake).detach(), gp.detach(), norms.mean()
+
+    def train_step(self) -> None:
+        """One generator update (after ``n_critic`` D updates); losses go to ``history``."""
+        scalars = self._dcgan_step() if self.config.loss == "dcgan" else self._wgan_gp_step()
+        self.step += 1
+        self.history.append(self.step, *scalars)
+
+    # ------------------------------------------------------------------ the loop
+    def train(self, steps: int | None = None, checkpoint: str | Path | None = None, progress: bool = True) -> dict:
+        """Train until ``self.step == steps`` (default ``config.steps``); return ``history.values``.
+
+        Snapshots of ``G(fixed_z)`` are taken every ``sample_every`` steps and at the
+        end; with ``checkpoint`` a checkpoint is written there every
+        ``checkpoint_every`` steps (if > 0) and at the end.
+        """
+        c = self.config
+        target = c.steps if steps is None else int(steps)
+        if target < self.step:
+            raise ValueError(f"steps ({target}) is below the current step {self.step}; nothing to train")
+        self.G.train()
+        self.D.train()
+        bar = progress_bar(target, self.step, f"{c.loss} step", progress)
+        try:
+            while self.step < target:
+                self.train_step()
+                bar.update(1)
+                if self.step % c.log_every == 0 or self.step == target:
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in self.history.flush().items()}, refresh=False)
+                if self.step % c.sample_every == 0:
+                    self.snapshot()
+                if checkpoint is not None and c.checkpoint_every and self.step % c.checkpoint_every == 0:
+                    self.save(checkpoint)
+        finally:
+            bar.close()
+        self.history.flush()
+        if not self.snapshots or self.snapshots[-1][0] != self.step:
+            self.snapshot()
+        if checkpoint is not None:
+            self.save(checkpoint)
+        return self.history.values
+
+    def snapshot(self) -> None:
+        """Record ``(step, G(fixed_z))`` in ``snapshots``."""
+        self.snapshots.append((self.step, self.generate(self.fixed_z)))
+
+    # ------------------------------------------------------------------ critic diagnostics
+    def critic_grad_norms(self, real: torch.Tensor, n: int = 256, seed: int = 0) -> torch.Tensor:
+        """``||grad_x D(xhat)||`` at ``n`` interpolates between ``real[:n]`` and fresh samples: (n,) on the CPU."""
+        gen = torch.Generator().manual_seed(seed)
+        real = real[:n].to(self.device, torch.float32)
+        fake = self.generate(torch.randn(len(real), self.config.z_dim, generator=gen)).to(self.device)
+        xhat = interpolate(real, fake, torch.rand(len(real), generator=gen))
+        was_training = self.D.training
+        self.D.eval()
+        try:
+            return input_grad_norms(self.D, xhat).cpu()
+        finally:
+            self.D.train(was_training)
+
+    @torch.no_grad()
+    def critic_estimate(self, real: torch.Tensor, seed: int = 0, batch_size: int = 500) -> float:
+        """``E D(x) - E D(G(z))`` on the given real images and as many fresh samples (the W1 estimate)."""
+        fake = self.generate(torch.randn(len(real), self.config.z_dim, generator=torch.Generator().manual_seed(seed)))
+        was_training = self.D.training
+        self.D.eval()
+        try:
+            s_real = torch.cat([self.D(real[i : i + batch_size].to(self.device)).float() for i in
+                                range(0, len(real), batch_size)])
+            s_fake = torch.cat([self.D(fake[i : i + batch_size].to(self.device)).float() for i in
+                                range(0, len(fake), batch_size)])
+        finally:
+            self.D.train(was_training)
+        return float(wasserstein_estimate(s_real, s_fake))
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        return {
+            "kind": "gan", "config": dataclasses.asdict(self.config), "step": self.step,
+            "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "generator": self.generator.get_state(), "batcher": self.batcher.state_dict(),
+            "history": self.history.state_dict(), "fixed_z": self.fixed_z.cpu(),
+            "snapshots": [[s, x] for s, x in self.snapshots], "rng": rng_state(),
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the whole training state to ``path`` atomically."""
+        return save_checkpoint(path, self.state_dict())
+
+    def load(self, path: str | Path) -> "GANTrainer":
+        """Restore a state written by :meth:`save`; the configs must agree except on ``steps`` and logging."""
+        state = load_checkpoint(path)  # on the CPU; load_state_dict copies to the device
+        if state.get("kind") != "gan":
+            raise ValueError(f"{path} is not a GANTrainer checkpoint (kind {state.get('kind')!r})")
+        ours = dataclasses.asdict(self.config)
+        diff = sorted(k for k in ours if k not in _RESUMABLE_FIELDS and state["config"].get(k) != ours[k])
+        if diff:
+            raise ValueError(f"checkpoint {path} was made with a different config: fields {diff} differ")
+        self.step = int(state["step"])
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.generator.set_state(state["generator"].cpu())
+        self.batcher.load_state_dict(state["batcher"])
+        self.history.load_state_dict(state["history"])
+        self.fixed_z = state["fixed_z"].to(self.device)
+        self.snapshots = [(int(s), x.cpu()) for s, x in state["snapshots"]]
+        set_rng_state(state["rng"])
+        return self
