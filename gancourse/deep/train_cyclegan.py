@@ -1,0 +1,309 @@
+"""Training loop for CycleGAN (Zhu et al. 2017) between two unpaired image domains A and B.
+
+Two generators ``G_AB: A -> B`` and ``G_BA: B -> A`` (ResNet) and two PatchGAN
+discriminators ``D_A``, ``D_B``. Each step, on a minibatch ``a`` of A and an
+independent minibatch ``b`` of B:
+
+- generators (one Adam over both):
+  ``L_G = L_lsgan(D_B(G_AB(a))) + L_lsgan(D_A(G_BA(b)))
+  + lambda |G_BA(G_AB(a)) - a|_1 + lambda |G_AB(G_BA(b)) - b|_1
+  + lambda_id (|G_AB(b) - b|_1 + |G_BA(a) - a|_1)``
+  with ``lambda = 10`` and ``lambda_id = 0.5 lambda``;
+- discriminators (one Adam over both), LSGAN halved as in the paper, on real
+  images and on translated images drawn through a 50-image history pool per domain.
+
+Adam(2e-4, betas (0.5, 0.999)); the learning rate is constant for the first
+``decay_start`` fraction of the steps and then falls linearly to 0. The
+identity loss needs both generators to map a domain's images to the same
+shape, so single-channel images (MNIST) are repeated to three channels: both
+domains are then (N, 3, S, S) and the LeNet reads a translated digit back
+through its grey level. Checkpoints resume exactly, as in :mod:`gancourse.deep.train_gan`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gancourse.deep.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from gancourse.deep.cyclegan import PatchDiscriminator, ResnetGenerator
+from gancourse.deep.losses import cycle_loss, d_loss_lsgan, g_loss_lsgan, identity_loss
+from gancourse.deep.pool import ImagePool
+from gancourse.deep.runtime import (
+    Batcher,
+    LossHistory,
+    autocast,
+    maybe_compile,
+    progress_bar,
+    use_autocast,
+    use_compile,
+)
+from gancourse.errors import check_positive
+
+__all__ = ["CycleGANConfig", "CycleGANTrainer", "cyclegan_preset", "gray_to_rgb", "linear_decay"]
+
+_RESUMABLE_FIELDS = ("steps", "log_every", "sample_every", "checkpoint_every")
+
+
+@dataclass(frozen=True)
+class CycleGANConfig:
+    """Everything that defines a CycleGAN run. Defaults: the paper's losses and optimiser, small networks."""
+
+    steps: int = 10000
+    batch_size: int = 16
+    channels: int = 3
+    image_size: int = 32
+    g_width: int = 32
+    n_blocks: int = 6
+    d_width: int = 64
+    d_layers: int = 2
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lambda_cycle: float = 10.0
+    identity_fraction: float = 0.5
+    pool_size: int = 50
+    decay_start: float = 0.5
+    seed: int = 0
+    amp: bool = True
+    compile: bool = False
+    log_every: int = 20
+    sample_every: int = 500
+    n_samples: int = 8
+    checkpoint_every: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "channels", "image_size", "g_width", "n_blocks", "d_width", "d_layers",
+                     "log_every", "sample_every", "n_samples"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.image_size % 4:
+            raise ValueError(f"image_size must be divisible by 4, got {self.image_size!r}")
+        check_positive("lr", self.lr)
+        check_positive("lambda_cycle", self.lambda_cycle, allow_zero=True)
+        check_positive("identity_fraction", self.identity_fraction, allow_zero=True)
+        for name in ("beta1", "beta2", "decay_start"):
+            v = check_positive(name, getattr(self, name), allow_zero=True)
+            if v > 1 or (name != "decay_start" and v == 1):
+                raise ValueError(f"{name} must lie in [0, 1), got {v!r}")
+        if isinstance(self.pool_size, bool) or not isinstance(self.pool_size, int) or self.pool_size < 0:
+            raise ValueError(f"pool_size must be an integer >= 0, got {self.pool_size!r}")
+        if self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be >= 0 (0: only at the end), got {self.checkpoint_every!r}")
+
+
+def cyclegan_preset(smoke: bool = False, **overrides) -> CycleGANConfig:
+    """MNIST <-> MNIST-M-style at 32x32; smoke mode shrinks the networks and the run for a CPU test."""
+    if smoke:
+        base = dict(steps=100, batch_size=8, g_width=8, n_blocks=2, d_width=16, sample_every=50, log_every=10)
+    else:
+        base = dict(steps=10000, batch_size=16, g_width=32, n_blocks=6, d_width=64, sample_every=1000)
+    return CycleGANConfig(**{**base, **overrides})
+
+
+def gray_to_rgb(x: torch.Tensor, channels: int = 3) -> torch.Tensor:
+    """(N, 1, H, W) -> (N, channels, H, W) by repetition; images that already have ``channels`` pass through."""
+    if x.ndim != 4 or x.shape[1] not in (1, channels):
+        raise ValueError(f"x must have shape (N, 1, H, W) or (N, {channels}, H, W), got {tuple(x.shape)}")
+    return x.expand(-1, channels, -1, -1) if x.shape[1] == 1 else x
+
+
+def linear_decay(step: int, steps: int, decay_start: float) -> float:
+    """Learning-rate factor: 1 before ``decay_start * steps``, then linear to 0 at ``steps``."""
+    start = int(decay_start * steps)
+    if step < start:
+        return 1.0
+    return max(0.0, 1.0 - (step - start) / max(1, steps - start))
+
+
+def _set_requires_grad(modules, flag: bool) -> None:
+    for m in modules:
+        for p in m.parameters():
+            p.requires_grad_(flag)
+
+
+class CycleGANTrainer:
+    """Trains CycleGAN on unpaired images ``a`` (N, 1 or C, S, S) and ``b`` (M, C, S, S) in [-1, 1]."""
+
+    def __init__(self, config: CycleGANConfig, a: torch.Tensor, b: torch.Tensor, device: torch.device | str = "cpu"):
+        if not isinstance(config, CycleGANConfig):
+            raise TypeError(f"config must be a CycleGANConfig, got {type(config).__name__}")
+        self.config = c = config
+        S = c.image_size
+        for name, x in (("a", a), ("b", b)):
+            if x.ndim != 4 or x.shape[1] not in (1, c.channels) or tuple(x.shape[2:]) != (S, S):
+                raise ValueError(f"{name} must have shape (N, 1 or {c.channels}, {S}, {S}), got {tuple(x.shape)}")
+        self.device = torch.device(device)
+        self.amp = use_autocast(self.device, c.amp)
+        self.compiled = use_compile(self.device, c.compile)
+        self.a = gray_to_rgb(a, c.channels).to(self.device, torch.float32).contiguous()
+        self.b = gray_to_rgb(b, c.channels).to(self.device, torch.float32).contiguous()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(c.seed)
+            self.G_AB = ResnetGenerator(c.channels, c.channels, c.g_width, c.n_blocks).to(self.device)
+            self.G_BA = ResnetGenerator(c.channels, c.channels, c.g_width, c.n_blocks).to(self.device)
+            self.D_A = PatchDiscriminator(c.channels, c.d_width, c.d_layers).to(self.device)
+            self.D_B = PatchDiscriminator(c.channels, c.d_width, c.d_layers).to(self.device)
+            self.fixed_a = self.a[torch.randperm(len(self.a))[: c.n_samples].to(self.device)]
+            self.fixed_b = self.b[torch.randperm(len(self.b))[: c.n_samples].to(self.device)]
+        self._G_AB, self._G_BA = (maybe_compile(m, self.compiled) for m in (self.G_AB, self.G_BA))
+        self._D_A, self._D_B = (maybe_compile(m, self.compiled) for m in (self.D_A, self.D_B))
+        betas = (c.beta1, c.beta2)
+        self.opt_g = torch.optim.Adam(itertools.chain(self.G_AB.parameters(), self.G_BA.parameters()), c.lr, betas)
+        self.opt_d = torch.optim.Adam(itertools.chain(self.D_A.parameters(), self.D_B.parameters()), c.lr, betas)
+        self.generator = torch.Generator(self.device).manual_seed(c.seed + 1)
+        self.pool_generator = torch.Generator().manual_seed(c.seed + 2)
+        self.batch_a = Batcher(len(self.a), c.batch_size, self.generator, self.device)
+        self.batch_b = Batcher(len(self.b), c.batch_size, self.generator, self.device)
+        self.pool_a = ImagePool(c.pool_size, self.pool_generator)
+        self.pool_b = ImagePool(c.pool_size, self.pool_generator)
+        self.history = LossHistory(("loss_g", "adv_g", "cycle", "identity", "loss_d_a", "loss_d_b", "lr"))
+        self.snapshots: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+        self.step = 0
+
+    # ------------------------------------------------------------------ translation
+    @torch.no_grad()
+    def _apply(self, net: torch.nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+        x = gray_to_rgb(x, self.config.channels)
+        was_training = net.training
+        net.eval()
+        try:
+            return torch.cat([net(x[i : i + batch_size].to(self.device, torch.float32)).float().cpu()
+                              for i in range(0, len(x), batch_size)])
+        finally:
+            net.train(was_training)
+
+    def translate_ab(self, a: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """``G_AB(a)``: A images (N, 1 or C, S, S) -> B images (N, C, S, S), float32 on the CPU."""
+        return self._apply(self.G_AB, a, batch_size)
+
+    def translate_ba(self, b: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """``G_BA(b)``: B images (N, C, S, S) -> A images (N, C, S, S), float32 on the CPU."""
+        return self._apply(self.G_BA, b, batch_size)
+
+    # ------------------------------------------------------------------ one step
+    def train_step(self) -> None:
+        c = self.config
+        lr = c.lr * linear_decay(self.step, c.steps, c.decay_start)
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                group["lr"] = lr
+        real_a = self.a[self.batch_a.next()]  # (B, C, S, S)
+        real_b = self.b[self.batch_b.next()]
+        lam_id = c.identity_fraction * c.lambda_cycle
+
+        # generators: adversarial + cycle + identity, with the discriminators frozen
+        _set_requires_grad((self.D_A, self.D_B), False)
+        with autocast(self.device, self.amp):
+            fake_b, fake_a = self._G_AB(real_a), self._G_BA(real_b)
+            rec_a, rec_b = self._G_BA(fake_b), self._G_AB(fake_a)
+            adv = g_loss_lsgan(self._D_B(fake_b).float()) + g_loss_lsgan(self._D_A(fake_a).float())
+            cyc = cycle_loss(real_a, rec_a.float(), c.lambda_cycle) + cycle_loss(real_b, rec_b.float(), c.lambda_cycle)
+            if lam_id > 0:
+                idt = identity_loss(real_b, self._G_AB(real_b).float(), lam_id) + \
+                    identity_loss(real_a, self._G_BA(real_a).float(), lam_id)
+            else:
+                idt = torch.zeros((), device=self.device)
+        loss_g = adv + cyc + idt
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        _set_requires_grad((self.D_A, self.D_B), True)
+
+        # discriminators: real vs translated images from the history pools
+        old_b, old_a = self.pool_b.query(fake_b.float()), self.pool_a.query(fake_a.float())
+        with autocast(self.device, self.amp):
+            loss_d_b = d_loss_lsgan(self._D_B(real_b).float(), self._D_B(old_b).float())
+            loss_d_a = d_loss_lsgan(self._D_A(real_a).float(), self._D_A(old_a).float())
+        self.opt_d.zero_grad(set_to_none=True)
+        (loss_d_a + loss_d_b).backward()
+        self.opt_d.step()
+        self.step += 1
+        self.history.append(self.step, loss_g, adv, cyc, idt, loss_d_a, loss_d_b, torch.tensor(lr))
+
+    # ------------------------------------------------------------------ the loop
+    def train(self, steps: int | None = None, checkpoint: str | Path | None = None, progress: bool = True) -> dict:
+        """Train until ``self.step == steps`` (default ``config.steps``); return ``history.values``.
+
+        Snapshots ``(step, G_AB(fixed_a), G_BA(fixed_b))`` every ``sample_every``
+        steps and at the end; checkpoints as in :meth:`GANTrainer.train`.
+        """
+        c = self.config
+        target = c.steps if steps is None else int(steps)
+        if target < self.step:
+            raise ValueError(f"steps ({target}) is below the current step {self.step}; nothing to train")
+        for m in (self.G_AB, self.G_BA, self.D_A, self.D_B):
+            m.train()
+        bar = progress_bar(target, self.step, "cyclegan step", progress)
+        try:
+            while self.step < target:
+                self.train_step()
+                bar.update(1)
+                if self.step % c.log_every == 0 or self.step == target:
+                    last = self.history.flush()
+                    bar.set_postfix({k: f"{last[k]:.3g}" for k in ("loss_g", "cycle", "loss_d_b")}, refresh=False)
+                if self.step % c.sample_every == 0:
+                    self.snapshot()
+                if checkpoint is not None and c.checkpoint_every and self.step % c.checkpoint_every == 0:
+                    self.save(checkpoint)
+        finally:
+            bar.close()
+        self.history.flush()
+        if not self.snapshots or self.snapshots[-1][0] != self.step:
+            self.snapshot()
+        if checkpoint is not None:
+            self.save(checkpoint)
+        return self.history.values
+
+    def snapshot(self) -> None:
+        """Record ``(step, G_AB(fixed_a), G_BA(fixed_b))`` in ``snapshots``."""
+        self.snapshots.append((self.step, self.translate_ab(self.fixed_a), self.translate_ba(self.fixed_b)))
+
+    # ------------------------------------------------------------------ checkpoints
+    _NETS = ("G_AB", "G_BA", "D_A", "D_B")
+
+    def state_dict(self) -> dict:
+        return {
+            "kind": "cyclegan", "config": dataclasses.asdict(self.config), "step": self.step,
+            **{name: getattr(self, name).state_dict() for name in self._NETS},
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "generator": self.generator.get_state(), "pool_generator": self.pool_generator.get_state(),
+            "batch_a": self.batch_a.state_dict(), "batch_b": self.batch_b.state_dict(),
+            "pool_a": self.pool_a.state_dict(), "pool_b": self.pool_b.state_dict(),
+            "history": self.history.state_dict(), "fixed_a": self.fixed_a.cpu(), "fixed_b": self.fixed_b.cpu(),
+            "snapshots": [[s, x, y] for s, x, y in self.snapshots], "rng": rng_state(),
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the whole training state to ``path`` atomically."""
+        return save_checkpoint(path, self.state_dict())
+
+    def load(self, path: str | Path) -> "CycleGANTrainer":
+        """Restore a state written by :meth:`save`; the configs must agree except on ``steps`` and logging."""
+        state = load_checkpoint(path)
+        if state.get("kind") != "cyclegan":
+            raise ValueError(f"{path} is not a CycleGANTrainer checkpoint (kind {state.get('kind')!r})")
+        ours = dataclasses.asdict(self.config)
+        diff = sorted(k for k in ours if k not in _RESUMABLE_FIELDS and state["config"].get(k) != ours[k])
+        if diff:
+            raise ValueError(f"checkpoint {path} was made with a different config: fields {diff} differ")
+        self.step = int(state["step"])
+        for name in self._NETS:
+            getattr(self, name).load_state_dict(state[name])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.generator.set_state(state["generator"])
+        self.pool_generator.set_state(state["pool_generator"])
+        self.batch_a.load_state_dict(state["batch_a"])
+        self.batch_b.load_state_dict(state["batch_b"])
+        self.pool_a.load_state_dict(state["pool_a"], self.device)
+        self.pool_b.load_state_dict(state["pool_b"], self.device)
+        self.history.load_state_dict(state["history"])
+        self.fixed_a, self.fixed_b = state["fixed_a"].to(self.device), state["fixed_b"].to(self.device)
+        self.snapshots = [(int(s), x, y) for s, x, y in state["snapshots"]]
+        set_rng_state(state["rng"])
+        return self
