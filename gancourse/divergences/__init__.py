@@ -1,4 +1,66 @@
-"""Divergences and distances between distributions: KL, JSD, TV, Wasserstein, Fréchet, optimal D."""
-from gancourse.divergences.frechet import frechet_distance, frechet_distance_from_features, gaussian_stats, psd_sqrtm
+"""Divergences and distances between distributions, and the optimal discriminator.
 
-__all__ = ["frechet_distance", "frechet_distance_from_features", "gaussian_stats", "psd_sqrtm"]
+- ``discrete``: KL, reverse KL, JSD (nats, 1/2 convention) and TV on discrete distributions and on
+  densities over 1D/2D grids;
+- ``samples``: empirical pmfs, histograms, the k-NN KL estimator and MMD from samples;
+- ``wasserstein``: exact 1D W_p, W1 from histograms, exact (LP) and entropic (Sinkhorn) OT, sliced W;
+- ``frechet``: W2 between Gaussians (the Fréchet distance) with a robust matrix square root;
+- ``discriminator``: the optimal discriminator and the GAN value V(D, G);
+- ``scores``: the inception-score formula from class probabilities;
+- ``examples``: the lectures' worked examples (earth mover, WGAN's parallel lines);
+- ``demos``: mode covering vs mode seeking fits, vanishing gradients, the engine's D vs D*, WGAN tracking.
+"""
+from gancourse.divergences.discrete import (
+    cell_area,
+    js_divergence,
+    kl_divergence,
+    reverse_kl_divergence,
+    total_variation,
+)
+from gancourse.divergences.discriminator import gan_value, optimal_discriminator, optimal_gan_value
+from gancourse.divergences.examples import (
+    earth_mover_example,
+    parallel_lines,
+    parallel_lines_closed_form,
+    parallel_lines_divergences,
+)
+from gancourse.divergences.frechet import frechet_distance, frechet_distance_from_features, gaussian_stats, psd_sqrtm
+from gancourse.divergences.samples import empirical_pmf, histogram_pmfs, kl_divergence_knn, mmd2
+from gancourse.divergences.scores import inception_score, inception_score_splits
+from gancourse.divergences.wasserstein import (
+    ot_exact,
+    ot_sinkhorn,
+    sliced_wasserstein,
+    wasserstein_1d,
+    wasserstein_1d_hist,
+)
+
+__all__ = [
+    "cell_area",
+    "earth_mover_example",
+    "empirical_pmf",
+    "frechet_distance",
+    "frechet_distance_from_features",
+    "gan_value",
+    "gaussian_stats",
+    "histogram_pmfs",
+    "inception_score",
+    "inception_score_splits",
+    "js_divergence",
+    "kl_divergence",
+    "kl_divergence_knn",
+    "mmd2",
+    "optimal_discriminator",
+    "optimal_gan_value",
+    "ot_exact",
+    "ot_sinkhorn",
+    "parallel_lines",
+    "parallel_lines_closed_form",
+    "parallel_lines_divergences",
+    "psd_sqrtm",
+    "reverse_kl_divergence",
+    "sliced_wasserstein",
+    "total_variation",
+    "wasserstein_1d",
+    "wasserstein_1d_hist",
+]
