@@ -101,10 +101,10 @@ class DCGANGenerator(nn.Module):
 def _down_stack(channels: int, width: int, image_size: int, norm: str) -> nn.Sequential:
     """Strided 4x4 convolutions ``(N, C, S, S) -> (N, 1)`` (logits), LeakyReLU(0.2), no norm on the input."""
     k = _check_size(image_size)
-    layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1, bias=norm == "none"), nn.LeakyReLU(0.2, True)]
+    layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
     c = width
     for _ in range(k - 1):  # (N, c, s, s) -> (N, 2c, s/2, s/2)
-        layers.append(nn.Conv2d(c, 2 * c, 4, 2, 1, bias=norm == "none"))
+        layers.append(nn.Conv2d(c, 2 * c, 4, 2, 1, bias=norm == "none"))  # a norm layer has its own bias
         if norm == "batch":
             layers.append(nn.BatchNorm2d(2 * c))
         elif norm == "layer":
