@@ -1,8 +1,9 @@
 """The ``gancourse`` command (also ``python -m gancourse``).
 
 Sub-commands:
-  toy    train a NumPy GAN on a toy distribution and report its metrics
-  demo   train the recommended recipe on grid25, compare with published rows, write figures
+  toy       train a NumPy GAN on a toy distribution and report its metrics
+  demo      train the recommended recipe on grid25, compare with published rows, write figures
+  dynamics  eigenvalues, verdict and a simulated run of a method on the Dirac-GAN or the xy game
 """
 from __future__ import annotations
 
@@ -128,7 +129,42 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="random seed")
     demo.add_argument("--steps", type=int, default=None, help="override the number of steps")
     demo.add_argument("--no-gif", action="store_true", help="skip the training animation")
+
+    _add_dynamics_parser(sub)
     return parser
+
+
+def _add_dynamics_parser(sub) -> None:
+    from gancourse.dynamics import LOSSES, METHODS, REGULARIZERS
+
+    dyn = sub.add_parser(
+        "dynamics",
+        help="eigenvalues, verdict and a simulated run of a method on the Dirac-GAN or the xy game",
+        description="Linearize a training method at the equilibrium of a game (numeric Jacobians beside the "
+                    "closed forms), give the verdict, and confirm it by simulating --steps updates.",
+    )
+    dyn.add_argument("--game", choices=["dirac", "xy"], default="dirac", help="the game (default: dirac)")
+    dyn.add_argument("--method", choices=list(METHODS), default="simgd", help="the update rule (default: simgd)")
+    dyn.add_argument("--loss", choices=list(LOSSES), default=None, help="Dirac-GAN loss (default: gan)")
+    dyn.add_argument("--reg", choices=list(REGULARIZERS), default=None,
+                     help="Dirac-GAN regularizer (default: none)")
+    dyn.add_argument("--gamma", type=float, default=1.0,
+                     help="penalty weight for r1/r2/wgan-gp, and the strength of --method consensus (default: 1)")
+    dyn.add_argument("--sigma", type=float, default=1.0, help="instance-noise std (default: 1)")
+    dyn.add_argument("--clip", type=float, default=None, help="WGAN weight clipping |psi| <= CLIP (default: off)")
+    dyn.add_argument("--h", "--eta", dest="h", type=float, default=0.1, metavar="STEP",
+                     help="step size h (alias --eta; default: 0.1)")
+    dyn.add_argument("--steps", type=int, default=None,
+                     help="simulated updates (default: 1000; 3000 per row with --table)")
+    dyn.add_argument("--start", type=float, nargs=2, default=(1.0, 1.0), metavar=("X", "Y"),
+                     help="start of the simulated run (default: 1 1)")
+    dyn.add_argument("--n-d", type=int, default=1, help="discriminator steps per round for altgd (default: 1)")
+    dyn.add_argument("--n-g", type=int, default=1, help="generator steps per round for altgd (default: 1)")
+    dyn.add_argument("--beta", type=float, default=-0.5,
+                     help="momentum coefficient for --method momentum, negative allowed (default: -0.5)")
+    dyn.add_argument("--table", action="store_true",
+                     help="print the whole convergence table: every method on every game variant")
+    dyn.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def json_dumps(obj, **kwargs) -> str:
@@ -179,12 +215,60 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_dynamics(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from gancourse.dynamics import DiracGAN, Method, analyze, convergence_table, format_table, xy_game
+
+    if args.table:
+        steps = 3000 if args.steps is None else args.steps
+        rows = convergence_table(h=args.h, steps=steps, gamma=args.gamma, sigma=args.sigma, beta=args.beta,
+                                 start=args.start)
+        print(json_dumps([r.to_dict() for r in rows]) if args.json else format_table(rows))
+        return 0
+    if args.game == "xy":
+        given = [f"--{k}" for k in ("loss", "reg", "clip") if getattr(args, k) is not None]
+        if given:
+            verb = "applies" if len(given) == 1 else "apply"
+            parser.error(f"{', '.join(given)} {verb} only to --game dirac; the xy game has no loss or regularizer")
+        game = xy_game()
+    else:
+        game = DiracGAN(args.loss or "gan", args.reg or "none", gamma=args.gamma, sigma=args.sigma, clip=args.clip)
+    method = Method(args.method, h=args.h, n_d=args.n_d, n_g=args.n_g, gamma=args.gamma, beta=args.beta)
+    result = analyze(game, method, start=args.start, steps=1000 if args.steps is None else args.steps).to_dict()
+    if args.json:
+        print(json_dumps(result))
+        return 0
+
+    def eigs(pairs):
+        return "-" if pairs is None else ", ".join(f"{re + 0.0:+.6f}{im + 0.0:+.6f}i" for re, im in pairs)
+
+    lines = [
+        f"game:    {result['game']}",
+        f"method:  {result['method']}",
+        f"v' eigenvalues at the equilibrium:    {eigs(result['continuous_eigenvalues'])}",
+        f"                         closed form: {eigs(result['continuous_eigenvalues_closed_form'])}",
+        f"F_h' eigenvalues at the equilibrium:  {eigs(result['discrete_eigenvalues'])}",
+        f"                         closed form: {eigs(result['discrete_eigenvalues_closed_form'])}",
+        f"spectral radius of F_h': {result['spectral_radius']:.6f}"
+        + ("" if result["spectral_radius_closed_form"] is None
+           else f" (closed form {result['spectral_radius_closed_form']:.6f})"),
+        f"verdict: {result['verdict']}",
+        f"simulated: {result['simulated_verdict']} (distance {result['final_distance']:.4g} after "
+        f"{result['steps']} steps from {tuple(result['start'])})",
+    ]
+    if result["note"]:
+        lines.append(f"note: {result['note']}")
+    print("\n".join(lines))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "toy":
             return _cmd_toy(args)
+        if args.command == "dynamics":
+            return _cmd_dynamics(args, parser)
         return _cmd_demo(args)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"gancourse {args.command}: error: {exc}", file=sys.stderr)

@@ -59,7 +59,7 @@ class Analysis:
         """JSON-ready: eigenvalues as ``[re, im]`` pairs, None where no closed form exists."""
 
         def pairs(lam):
-            return None if lam is None else [[float(z.real), float(z.imag)] for z in lam]
+            return None if lam is None else [[float(z.real) + 0.0, float(z.imag) + 0.0] for z in lam]  # no -0.0
 
         return {
             "game": self.game,
@@ -198,7 +198,7 @@ def _fmt_eigs(lam: np.ndarray | None, limit: int = 2) -> str:
     if lam is None:
         return "-"
     lam = np.asarray(lam)[np.argsort(-np.abs(np.asarray(lam)))][:limit]  # the largest in modulus
-    return ", ".join(f"{z.real:+.4f}{z.imag:+.4f}i" for z in lam)
+    return ", ".join(f"{z.real + 0.0:+.4f}{z.imag + 0.0:+.4f}i" for z in lam)
 
 
 def format_table(rows: list[Analysis]) -> str:
