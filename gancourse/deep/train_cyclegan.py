@@ -230,7 +230,7 @@ class CycleGANTrainer:
         """Train until ``self.step == steps`` (default ``config.steps``); return ``history.values``.
 
         Snapshots ``(step, G_AB(fixed_a), G_BA(fixed_b))`` every ``sample_every``
-        steps and at the end; checkpoints as in :meth:`GANTrainer.train`.
+        steps and at step ``config.steps``; checkpoints as in :meth:`GANTrainer.train`.
         """
         c = self.config
         target = c.steps if steps is None else int(steps)
@@ -246,15 +246,13 @@ class CycleGANTrainer:
                 if self.step % c.log_every == 0 or self.step == target:
                     last = self.history.flush()
                     bar.set_postfix({k: f"{last[k]:.3g}" for k in ("loss_g", "cycle", "loss_d_b")}, refresh=False)
-                if self.step % c.sample_every == 0:
+                if self.step % c.sample_every == 0 or self.step == c.steps:
                     self.snapshot()
                 if checkpoint is not None and c.checkpoint_every and self.step % c.checkpoint_every == 0:
                     self.save(checkpoint)
         finally:
             bar.close()
         self.history.flush()
-        if not self.snapshots or self.snapshots[-1][0] != self.step:
-            self.snapshot()
         if checkpoint is not None:
             self.save(checkpoint)
         return self.history.values

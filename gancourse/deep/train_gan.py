@@ -233,8 +233,8 @@ class GANTrainer:
     def train(self, steps: int | None = None, checkpoint: str | Path | None = None, progress: bool = True) -> dict:
         """Train until ``self.step == steps`` (default ``config.steps``); return ``history.values``.
 
-        Snapshots of ``G(fixed_z)`` are taken every ``sample_every`` steps and at the
-        end; with ``checkpoint`` a checkpoint is written there every
+        Snapshots of ``G(fixed_z)`` are taken every ``sample_every`` steps and at
+        step ``config.steps`` (so a run split by a resume records the same ones); with ``checkpoint`` a checkpoint is written there every
         ``checkpoint_every`` steps (if > 0) and at the end.
         """
         c = self.config
@@ -250,15 +250,13 @@ class GANTrainer:
                 bar.update(1)
                 if self.step % c.log_every == 0 or self.step == target:
                     bar.set_postfix({k: f"{v:.3g}" for k, v in self.history.flush().items()}, refresh=False)
-                if self.step % c.sample_every == 0:
+                if self.step % c.sample_every == 0 or self.step == c.steps:
                     self.snapshot()
                 if checkpoint is not None and c.checkpoint_every and self.step % c.checkpoint_every == 0:
                     self.save(checkpoint)
         finally:
             bar.close()
         self.history.flush()
-        if not self.snapshots or self.snapshots[-1][0] != self.step:
-            self.snapshot()
         if checkpoint is not None:
             self.save(checkpoint)
         return self.history.values
