@@ -8,7 +8,8 @@
 - ``discriminator``: the optimal discriminator and the GAN value V(D, G);
 - ``scores``: the inception-score formula from class probabilities;
 - ``examples``: the lectures' worked examples (earth mover, WGAN's parallel lines);
-- ``demos``: mode covering vs mode seeking fits, vanishing gradients, the engine's D vs D*, WGAN tracking.
+- ``demos``: mode covering vs mode seeking (one Gaussian fitted to a mixture);
+- ``engine_demos``: vanishing gradients, the engine's D vs D*, a WGAN critic tracking W1.
 """
 from gancourse.divergences.discrete import (
     cell_area,
@@ -17,12 +18,20 @@ from gancourse.divergences.discrete import (
     reverse_kl_divergence,
     total_variation,
 )
+from gancourse.divergences.demos import FIT_OBJECTIVES, fit_gaussian, mixture_log_density, mixture_moments, mmd2_gaussian_mixtures
 from gancourse.divergences.discriminator import gan_value, optimal_discriminator, optimal_gan_value
 from gancourse.divergences.examples import (
     earth_mover_example,
     parallel_lines,
     parallel_lines_closed_form,
     parallel_lines_divergences,
+)
+from gancourse.divergences.engine_demos import (
+    critic_gap,
+    discriminator_error,
+    train_discriminator,
+    vanishing_gradients,
+    wgan_tracking,
 )
 from gancourse.divergences.frechet import frechet_distance, frechet_distance_from_features, gaussian_stats, psd_sqrtm
 from gancourse.divergences.samples import empirical_pmf, histogram_pmfs, kl_divergence_knn, mmd2
@@ -36,7 +45,17 @@ from gancourse.divergences.wasserstein import (
 )
 
 __all__ = [
+    "FIT_OBJECTIVES",
     "cell_area",
+    "critic_gap",
+    "discriminator_error",
+    "fit_gaussian",
+    "mixture_log_density",
+    "mixture_moments",
+    "mmd2_gaussian_mixtures",
+    "train_discriminator",
+    "vanishing_gradients",
+    "wgan_tracking",
     "earth_mover_example",
     "empirical_pmf",
     "frechet_distance",

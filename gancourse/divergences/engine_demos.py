@@ -1,0 +1,176 @@
+"""Experiments that put the NumPy engine (``gancourse.nn``, ``gancourse.toy``) next to the theory.
+
+- ``vanishing_gradients``: on WGAN's parallel lines (disjoint supports) a discriminator reaches 100%
+  accuracy, and as ``D(G(z)) -> 0`` the generator's gradient under the saturating loss
+  ``log(1 - D)`` vanishes while the non-saturating ``-log D`` keeps it (Arjovsky & Bottou 2017, fig. 2);
+- ``train_discriminator`` / ``discriminator_error``: an MLP trained with cross-entropy on samples
+  of fixed 1D ``p`` and ``q`` approaches ``D* = p / (p + q)`` (Goodfellow et al. 2014, Prop. 1);
+- ``critic_gap`` / ``wgan_tracking``: the WGAN critic's ``E_p[f] - E_q[f]`` follows the true W1
+  as the generator learns (Arjovsky et al. 2017).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gancourse.divergences.discriminator import optimal_discriminator
+from gancourse.divergences.wasserstein import wasserstein_1d
+from gancourse.errors import check_array, check_positive
+from gancourse.nn import MLP, Adam, d_loss_bce, g_loss_nonsaturating, g_loss_saturating, sigmoid
+from gancourse.toy import ToyConfig, ToyGAN
+from gancourse.toy.distributions import ToyDistribution
+
+__all__ = ["vanishing_gradients", "train_discriminator", "discriminator_error", "critic_gap", "wgan_tracking"]
+
+
+def _check_int(name: str, v: Any, low: int = 1) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+    return int(v)
+
+
+def vanishing_gradients(
+    theta: float = 1.0,
+    checkpoints: Sequence[int] = (0, 10, 30, 100, 300, 1000),
+    *,
+    batch_size: int = 128,
+    hidden: tuple[int, ...] = (32, 32),
+    lr: float = 1e-3,
+    n_eval: int = 1000,
+    seed: int = 0,
+) -> list[dict[str, float]]:
+    """Train a discriminator on ``P_0 = (0, Z)`` vs ``P_theta = (theta, Z)``; measure G's gradient.
+
+    At each step count in ``checkpoints`` (with a fresh evaluation batch of ``n_eval`` points):
+    ``accuracy`` (real logit > 0 and fake logit < 0), ``d_fake`` (mean ``D(G(z))``) and the
+    generator's gradient with respect to ``theta`` (the generator ``G(z) = (theta, z)`` has one
+    parameter), ``grad_saturating`` for ``E[log(1 - D(G(z)))]`` and ``grad_nonsaturating`` for
+    ``-E[log D(G(z))]``, back-propagated through the MLP: ``dL/dtheta = sum_i dL/dx_i[0]``.
+    """
+    theta = float(theta)
+    if theta == 0.0 or not np.isfinite(theta):
+        raise ValueError(f"theta must be a non-zero finite number (disjoint supports), got {theta!r}")
+    steps = sorted({_check_int("checkpoints", c, 0) for c in checkpoints})
+    if not steps:
+        raise ValueError("checkpoints must list at least one step count")
+    wanted = set(steps)
+    rng = np.random.default_rng(seed)
+    net = MLP([2, *hidden, 1], dtype=np.float64, seed=seed)
+    opt = Adam(lr=check_positive("lr", lr))
+
+    def batch(n: int) -> tuple[np.ndarray, np.ndarray]:
+        z = rng.uniform(0, 1, (n, 1))
+        return np.hstack([np.zeros((n, 1)), z]), np.hstack([np.full((n, 1), theta), z])  # (n, 2) each
+
+    out = []
+    for step in range(steps[-1] + 1):
+        if step in wanted:
+            real, fake = batch(n_eval)
+            f_real = net.forward(real)[:, 0]
+            f_fake = net.forward(fake)  # (n, 1); its forward cache serves the two backward passes
+            row = {"step": step, "accuracy": float(0.5 * ((f_real > 0).mean() + (f_fake[:, 0] < 0).mean())),
+                   "d_fake": float(sigmoid(f_fake).mean())}
+            for name, loss in (("grad_saturating", g_loss_saturating), ("grad_nonsaturating", g_loss_nonsaturating)):
+                _, d_logit = loss(f_fake)  # (n, 1)
+                dx = net.backward(d_logit, param_grads=False)  # (n, 2)
+                row[name] = float(dx[:, 0].sum())  # d/dtheta of the batch-mean loss
+            out.append(row)
+        if step == steps[-1]:
+            break
+        real, fake = batch(batch_size)
+        logits = net.forward(np.concatenate([real, fake]))  # (2B, 1)
+        _, d_real, d_fake = d_loss_bce(logits[:batch_size], logits[batch_size:])
+        net.zero_grad()
+        net.backward(np.concatenate([d_real, d_fake]))
+        opt.step(net.params, net.grads)
+    return out
+
+
+def train_discriminator(
+    p: ToyDistribution,
+    q: ToyDistribution,
+    steps: int = 1000,
+    *,
+    batch_size: int = 512,
+    hidden: tuple[int, ...] = (32, 32),
+    lr: float = 1e-2,
+    seed: int = 0,
+) -> MLP:
+    """An ``MLP([1, *hidden, 1])`` trained by Adam on ``d_loss_bce`` with real samples of ``p`` and fake of ``q``.
+
+    The learning rate decays linearly to 0 over ``steps`` so that minibatch noise averages out.
+    The returned network outputs logits; ``sigmoid(logit)`` estimates ``D*``.
+    """
+    if p.dim != 1 or q.dim != 1:
+        raise ValueError(f"p and q must be 1D toy distributions, got dimensions {p.dim} and {q.dim}")
+    steps, batch_size = _check_int("steps", steps), _check_int("batch_size", batch_size)
+    lr = check_positive("lr", lr)
+    rng = np.random.default_rng(seed)
+    net = MLP([1, *hidden, 1], seed=seed)
+    opt = Adam(lr=lr)
+    for step in range(steps):
+        opt.lr = lr * (1 - step / steps) + 1e-7
+        x = np.concatenate([p.sample(batch_size, rng), q.sample(batch_size, rng)])  # (2B, 1)
+        logits = net.forward(x)
+        _, d_real, d_fake = d_loss_bce(logits[:batch_size], logits[batch_size:])
+        net.zero_grad()
+        net.backward(np.concatenate([d_real, d_fake]))
+        opt.step(net.params, net.grads)
+    return net
+
+
+def discriminator_error(net: MLP, p: ToyDistribution, q: ToyDistribution, xs: Any) -> float:
+    """``sum_x (p + q) |sigmoid(f(x)) - D*(x)| / sum_x (p + q)`` on the grid ``xs`` (n,).
+
+    The absolute error of the network against ``D* = p / (p + q)``, weighted by where the two
+    distributions put their mass (away from both, D* is 0/0 and unconstrained by training).
+    """
+    x = check_array("xs", xs, dtype=np.float64, ndim=1, finite=True)
+    if x.size == 0:
+        raise ValueError("xs is empty: give at least one grid point")
+    dp, dq = p.density(x[:, None]), q.density(x[:, None])  # (n,) each
+    d_fit = sigmoid(net.forward(x[:, None])[:, 0].astype(np.float64))  # (n,)
+    weight = dp + dq
+    return float(np.sum(weight * np.abs(d_fit - optimal_discriminator(dp, dq))) / np.sum(weight))
+
+
+def critic_gap(gan: ToyGAN, n: int = 5000, seed: int = 0) -> float:
+    """The critic's estimate ``E_p[f(x)] - E_q[f(x)]`` of W1, in data units, on fresh samples.
+
+    The trainer's critic sees ``x / scale``; if it is 1-Lipschitz there, ``f(x / scale) * scale`` is
+    1-Lipschitz in data units, hence the factor ``scale``. Both expectations use ``n`` samples.
+    """
+    n = _check_int("n", n)
+    rng = np.random.default_rng(seed)
+    real = gan.dataset.sample(n, rng)  # (n, dim)
+    fake = gan.sample(n, seed=int(rng.integers(2**31)), raw=True)
+    f = gan.D.forward((np.concatenate([real, fake]) / gan.scale).astype(gan.dtype))[:, 0].astype(np.float64)
+    return float(gan.scale * (f[:n].mean() - f[n:].mean()))
+
+
+def wgan_tracking(config: ToyConfig, every: int = 100, *, n_eval: int = 5000, seed: int = 0) -> dict[str, np.ndarray]:
+    """Train a 1D WGAN and record, every ``every`` steps (and at step 0), the critic's estimate and the true W1.
+
+    ``config`` must use ``loss="wgan"`` on a 1D dataset. The true W1 is ``wasserstein_1d`` between
+    ``n_eval`` generated and ``n_eval`` data samples. Returns arrays ``step``, ``critic``, ``w1``.
+    """
+    if config.loss != "wgan":
+        raise ValueError(f"wgan_tracking needs loss='wgan', got {config.loss!r}")
+    gan = ToyGAN(config)
+    if gan.dim != 1:
+        raise ValueError(f"wgan_tracking needs a 1D dataset, got {config.data!r} in {gan.dim}D")
+    every = _check_int("every", every)
+    rec: dict[str, list] = {"step": [], "critic": [], "w1": []}
+
+    def record(g: ToyGAN) -> None:
+        rng = np.random.default_rng([seed, g.step])
+        rec["step"].append(g.step)
+        rec["critic"].append(critic_gap(g, n_eval, seed=int(rng.integers(2**31))))
+        x_fake = g.sample(n_eval, seed=int(rng.integers(2**31)), raw=True)[:, 0]
+        rec["w1"].append(wasserstein_1d(x_fake, g.dataset.sample(n_eval, rng)[:, 0]))
+
+    record(gan)
+    gan.train(callbacks=[record], callback_every=every, progress=False)
+    return {k: np.asarray(v) for k, v in rec.items()}
