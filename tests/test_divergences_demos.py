@@ -87,7 +87,7 @@ def test_engine_discriminator_approaches_the_optimal_one():
     net = train_discriminator(p, q, steps=600, batch_size=256, seed=0)
     err = discriminator_error(net, p, q, xs)
     err0 = discriminator_error(MLP([1, 32, 32, 1], seed=0), p, q, xs)
-    assert err < 0.03
+    assert err < 0.04  # seeds 0-4 give 0.019-0.029; untrained about 0.43
     assert err < 0.1 * err0
 
 
