@@ -146,5 +146,5 @@ def dynamics_widget(steps: int = 300):
         method=widgets.Dropdown(options=list(METHODS), value="simgd"),
         reg=widgets.Dropdown(options=list(REGULARIZERS), value="none"),
         h=widgets.FloatLogSlider(value=0.1, base=10, min=-2, max=0.5, step=0.05),
-        gamma=widgets.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.05),
+        gamma=widgets.FloatSlider(value=1.0, min=0.05, max=3.0, step=0.05),  # every use of gamma needs gamma > 0
     )
