@@ -14,7 +14,6 @@ Images are (N, 1, 32, 32) in [-1, 1]; three-channel images are turned grey with 
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -248,17 +247,21 @@ def noise_images(n: int, channels: int = 1, seed: int = 0) -> torch.Tensor:
 
 def pca_gaussian_samples(x: torch.Tensor, n: int, n_components: int = 20, seed: int = 0) -> torch.Tensor:
     """Samples of a Gaussian fitted to ``x`` (N, C, H, W) in its top ``n_components`` principal
-    directions, clipped to [-1, 1]: ``mean + z * s_k / sqrt(N - 1) @ V_k``, ``z ~ N(0, I_k)``.
-    A simple non-adversarial generator: blurry, but digit-like."""
-    if x.ndim != 4:
-        raise ValueError(f"x must have shape (N, C, H, W), got {tuple(x.shape)}")
-    flat = x.reshape(len(x), -1).double()  # (N, P)
+    directions, clipped to [-1, 1]: ``mean + (z * sqrt(lambda_k)) @ V_k``, ``z ~ N(0, I_k)``, with
+    ``lambda_k, V_k`` the top eigenpairs of the pixel covariance. A simple non-adversarial generator:
+    blurry, but digit-like."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or len(x) < 2:
+        raise ValueError(f"x must be a tensor (N, C, H, W) with N >= 2, got {getattr(x, 'shape', type(x).__name__)}")
+    flat = x.reshape(len(x), -1).double().cpu().numpy()  # (N, P)
     mean = flat.mean(0)
-    _, s, vt = torch.linalg.svd(flat - mean, full_matrices=False)  # s (min(N, P),), vt (min(N, P), P)
-    k = int(min(n_components, len(s)))
-    z = torch.randn(n, k, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    samples = mean + (z * (s[:k] / math.sqrt(len(x) - 1))) @ vt[:k]  # (n, k) @ (k, P) -> (n, P)
-    return samples.clamp(-1, 1).to(x.dtype).reshape(n, *x.shape[1:])
+    xc = flat - mean
+    k = int(min(n_components, *xc.shape))
+    cov = xc.T @ xc / (len(x) - 1)  # (P, N) @ (N, P) -> (P, P)
+    lam, vec = np.linalg.eigh(cov)  # ascending eigenvalues
+    lam, vec = np.clip(lam[::-1][:k], 0, None), vec[:, ::-1][:, :k]  # top k: (k,), (P, k)
+    z = np.random.default_rng(seed).standard_normal((n, k))
+    samples = mean + (z * np.sqrt(lam)) @ vec.T  # (n, k) @ (k, P) -> (n, P)
+    return torch.from_numpy(samples).clamp(-1, 1).to(x.dtype).reshape(n, *x.shape[1:])
 
 
 _BETTER = {"fd_lenet": "lower", "classifier_score": "higher", "class_histogram_kl": "lower"}
