@@ -1,7 +1,28 @@
-"""The PyTorch track: devices, bundled image data, a small LeNet and image metrics.
+"""The PyTorch track: devices, bundled image data, models, training loops and image metrics.
 
 Everything under ``gancourse.deep`` imports torch; the rest of the package does not.
 Import the sub-modules directly, for example ``from gancourse.deep.data import mnist5k``:
-this file imports nothing so that ``import gancourse.deep`` stays cheap.
+this file imports nothing, so that ``import gancourse.deep`` stays cheap.
+
+- ``device``: device selection (CUDA, then MPS, then CPU) and seeding;
+- ``data``, ``idx``: MNIST-5k, the 8x8 digits, the MNIST-M-style domain, checksummed IDX files;
+- ``lenet``: the small LeNet behind the image metrics; ``metrics``: FD-LeNet and friends;
+- ``dcgan``, ``cyclegan``, ``losses``, ``pool``, ``latent``: networks, losses, history pool, latent walks;
+- ``runtime``, ``checkpoint``, ``train_gan``, ``train_cyclegan``: training loops and their plumbing.
 """
-__all__ = ["device", "data", "idx", "lenet", "metrics"]
+__all__ = [
+    "checkpoint",
+    "cyclegan",
+    "data",
+    "dcgan",
+    "device",
+    "idx",
+    "latent",
+    "lenet",
+    "losses",
+    "metrics",
+    "pool",
+    "runtime",
+    "train_cyclegan",
+    "train_gan",
+]
