@@ -180,3 +180,11 @@ def test_reference_samplers():
     s = M.pca_gaussian_samples(x, 2000, n_components=16, seed=0)
     assert s.shape == (2000, 1, 4, 4)
     assert torch.allclose(s.mean(0), x.mean(0), atol=0.1)
+
+
+def test_metrics_run_in_float32_inside_a_bf16_autocast_region(heldout):
+    x, _ = heldout
+    plain = M.lenet_features(x[:50])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = M.lenet_features(x[:50])
+    assert np.array_equal(plain, inside)

@@ -79,8 +79,9 @@ def _batched(fn, x: torch.Tensor, model: nn.Module, batch_size: int) -> np.ndarr
     was_training = model.training
     model.eval()
     dev = next(model.parameters()).device
-    out = [fn(to_grayscale(x[i: i + batch_size]).to(dev, torch.float32)).double().cpu()
-           for i in range(0, len(x), batch_size)]
+    with torch.autocast(device_type=dev.type, enabled=False):  # metrics in float32 even inside a bf16 region
+        out = [fn(to_grayscale(x[i: i + batch_size]).to(dev, torch.float32)).double().cpu()
+               for i in range(0, len(x), batch_size)]
     model.train(was_training)
     return torch.cat(out).numpy()
 
@@ -168,7 +169,7 @@ def _shuffle_pixels(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Permute the pixel positions of each image (the same permutation for all its channels): colour
     statistics are kept, spatial structure is destroyed."""
     n, c, h, w = x.shape
-    perm = torch.argsort(torch.rand(n, h * w, generator=gen), dim=1)  # (N, HW)
+    perm = torch.argsort(torch.rand(n, h * w, generator=gen), dim=1).to(x.device)  # (N, HW)
     flat = x.reshape(n, c, h * w)
     return torch.gather(flat, 2, perm[:, None, :].expand(n, c, h * w)).reshape(n, c, h, w)
 
@@ -186,13 +187,17 @@ def train_domain_classifier(
     colours but no shapes, so a colour histogram alone is not enough to be accepted. CPU: seconds.
 
     For the other direction, swap the arguments: ``train_domain_classifier(b, a)`` accepts domain a.
+    The classifier is trained on the device that holds ``b``; random draws come from a CPU generator,
+    so the result depends only on ``seed`` (and on the device's arithmetic).
     """
     a, b = _check_images("a", a), _check_images("b", b)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    model = DomainClassifier()
+    dev = b.device
+    a = a.to(dev)
+    model = DomainClassifier().to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     half = max(1, batch_size // 2)
     for _ in range(steps):
@@ -200,7 +205,7 @@ def train_domain_classifier(
         neg_a = a[torch.randint(len(a), (half - half // 2,), generator=gen)]
         neg_b = _shuffle_pixels(b[torch.randint(len(b), (half // 2,), generator=gen)], gen)
         logits = torch.cat([model(pos), model(neg_a), model(neg_b)])  # (2 * half,)
-        target = torch.cat([torch.ones(half), torch.zeros(half)])
+        target = torch.cat([torch.ones(half, device=dev), torch.zeros(half, device=dev)])
         loss = F.binary_cross_entropy_with_logits(logits, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
