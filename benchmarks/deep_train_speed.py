@@ -1,0 +1,77 @@
+"""Training speed (steps per second) of the image GAN loops on the chosen device; prints JSON.
+
+    python benchmarks/deep_train_speed.py                 # full-size presets, best available device
+    python benchmarks/deep_train_speed.py --smoke --device cpu
+    python benchmarks/deep_train_speed.py --compile       # also time torch.compile (CUDA only)
+
+Each loop is timed on synthetic images of the right shape (the speed does not depend on the pixels) after a
+few warm-up steps; on CUDA the device is synchronised before reading the clock. A "step" is one generator
+update (for WGAN-GP it includes the five critic updates). Results are recorded in the docs, never asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import torch
+
+from gancourse.deep.device import select_device
+from gancourse.deep.train_cyclegan import CycleGANTrainer, cyclegan_preset
+from gancourse.deep.train_gan import GANTrainer, dcgan_preset, wgan_gp_preset
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_trainer(trainer, warmup: int, steps: int) -> float:
+    """Steps per second of ``trainer.train_step`` after ``warmup`` steps."""
+    for _ in range(warmup):
+        trainer.train_step()
+    trainer.history.flush()
+    _sync(trainer.device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_step()
+    trainer.history.flush()
+    _sync(trainer.device)
+    return steps / (time.perf_counter() - t0)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
+    parser.add_argument("--smoke", action="store_true", help="time the small smoke-mode presets")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per loop")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--compile", action="store_true", help="also time with torch.compile (CUDA only)")
+    args = parser.parse_args(argv)
+    device = select_device(args.device)
+    steps = args.steps or (20 if device.type == "cpu" else 200)
+    n = 2048
+    images1 = torch.rand(n, 1, 32, 32) * 2 - 1
+    images3 = torch.rand(n, 3, 32, 32) * 2 - 1
+    results = []
+    compile_options = [False, True] if args.compile and device.type == "cuda" else [False]
+    for compiled in compile_options:
+        for name, preset in (("dcgan", dcgan_preset), ("wgan-gp", wgan_gp_preset)):
+            cfg = preset(args.smoke, compile=compiled)
+            tr = GANTrainer(cfg, images1, device)
+            results.append(dict(loop=name, compile=tr.compiled, amp=tr.amp, batch_size=cfg.batch_size,
+                                width=cfg.g_width, steps_per_s=round(time_trainer(tr, args.warmup, steps), 3)))
+        cfg = cyclegan_preset(args.smoke, compile=compiled)
+        tr = CycleGANTrainer(cfg, images1, images3, device)
+        results.append(dict(loop="cyclegan", compile=tr.compiled, amp=tr.amp, batch_size=cfg.batch_size,
+                            width=cfg.g_width, steps_per_s=round(time_trainer(tr, args.warmup, steps), 3)))
+    out = dict(device=str(device), device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else
+               platform.processor() or platform.machine(), torch=torch.__version__, threads=torch.get_num_threads(),
+               smoke=args.smoke, timed_steps=steps, results=results)
+    print(json.dumps(out, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    main()

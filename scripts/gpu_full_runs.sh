@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Full-size runs of the PyTorch notebooks (06-09) on a CUDA machine, plus the training-speed benchmark.
+#
+#   bash scripts/gpu_full_runs.sh [OUT_DIR]        (default: results/gpu-<date>)
+#
+# Writes to OUT_DIR: the executed notebooks (NN_name.ipynb), the metrics each notebook measured
+# (NN_name_metrics.json, via GANCOURSE_RESULTS_DIR), the benchmark JSON, the environment, and one log per run.
+# Run it from anywhere inside the repository, with the project installed: pip install -e ".[dev]".
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="${1:-$ROOT/results/gpu-$(date +%Y%m%d-%H%M%S)}"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+cd "$ROOT"
+
+# full mode: no smoke switches may leak in from the environment
+unset GANCOURSE_SMOKE CI
+export GANCOURSE_RESULTS_DIR="$OUT"
+export MPLBACKEND=Agg
+
+python - <<'PY' | tee "$OUT/environment.json"
+import json, platform, torch
+assert torch.cuda.is_available(), "no CUDA device: these are the GPU runs"
+print(json.dumps({"torch": torch.__version__, "cuda": torch.version.cuda, "gpu": torch.cuda.get_device_name(0),
+                  "python": platform.python_version()}, indent=2))
+PY
+nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || true
+
+python benchmarks/deep_train_speed.py --device cuda --compile > "$OUT/deep_train_speed.json" 2> "$OUT/deep_train_speed.log"
+
+for nb in 06_evaluating_gans 07_dcgan 08_wgan_gp 09_cyclegan; do
+    if [ -f "notebooks/$nb.ipynb" ]; then
+        start=$SECONDS
+        papermill "notebooks/$nb.ipynb" "$OUT/$nb.ipynb" -p SMOKE False --cwd notebooks --log-output \
+            > "$OUT/$nb.log" 2>&1
+        echo "$nb: $((SECONDS - start)) s" | tee -a "$OUT/wall_times.txt"
+    fi
+done
+
+ls -l "$OUT"
