@@ -200,3 +200,17 @@ def test_idx_count_mismatch_bad_labels_missing_file_and_bad_keys(idx_files, tmp_
         load_mnist_idx(tmp_path / "nowhere", lp)
     with pytest.raises(ValueError, match="unknown sha256 key"):
         load_mnist_idx(ip, lp, sha256={"image": "00"})
+
+
+def test_mnist_m_train_and_heldout_patches_come_from_disjoint_columns(monkeypatch):
+    # a fake photograph whose red channel is the column index: each patch reveals where it was cut
+    width = 200
+    photo = np.zeros((60, width, 3), dtype=np.uint8)
+    photo[..., 0] = np.arange(width)[None, :]
+    monkeypatch.setattr(data, "_photos", lambda: (photo,))
+    rng = np.random.default_rng(0)
+    train = data._random_patches(300, 32, "train", rng)[..., 0]  # (300, 32, 32) column indices
+    held = data._random_patches(300, 32, "heldout", rng)[..., 0]
+    cut = int(width * data.PHOTO_TRAIN_FRACTION)
+    assert train.max() < cut <= held.min()
+    assert train.min() == 0 and held.max() == width - 1  # the crops reach both ends of their parts
