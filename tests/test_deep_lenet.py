@@ -88,3 +88,24 @@ def test_missing_weights_say_which_script_makes_them(monkeypatch, tmp_path):
     monkeypatch.setattr(L, "_CACHE", {})
     with pytest.raises(FileNotFoundError, match="scripts/train_lenet.py"):
         L.load_lenet()
+
+
+def test_training_script_writes_a_record_and_its_check_reproduces_it(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_lenet", L._REPO / "scripts" / "train_lenet.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    weights, info_path = tmp_path / "w.pt", tmp_path / "w.json"
+    files = ["--weights", str(weights), "--info", str(info_path)]
+    assert script.main(["--epochs", "1", "--batch-size", "256", *files]) == 0
+    info = json.loads(info_path.read_text())
+    assert info["sha256"] == sha256_of(weights) and info["epochs"] == 1 and info["n_train"] == 4000
+    assert json.loads(capsys.readouterr().out)["heldout_accuracy"] == info["heldout_accuracy"]
+    assert script.main(["--check", *files]) == 0
+    check = json.loads(capsys.readouterr().out)
+    assert check["check"] == "passed" and check["identical_weights"] and check["identical_sha256"]
+    # a record that claims a different accuracy fails the check
+    info_path.write_text(json.dumps({**info, "heldout_accuracy": info["heldout_accuracy"] - 0.02}))
+    assert script.main(["--check", *files]) == 1
+    assert json.loads(capsys.readouterr().out)["check"] == "failed"
