@@ -223,7 +223,7 @@ class CycleGANTrainer:
         (loss_d_a + loss_d_b).backward()
         self.opt_d.step()
         self.step += 1
-        self.history.append(self.step, loss_g, adv, cyc, idt, loss_d_a, loss_d_b, torch.tensor(lr))
+        self.history.append(self.step, loss_g, adv, cyc, idt, loss_d_a, loss_d_b, torch.tensor(lr, device=self.device))
 
     # ------------------------------------------------------------------ the loop
     def train(self, steps: int | None = None, checkpoint: str | Path | None = None, progress: bool = True) -> dict:

@@ -107,7 +107,7 @@ def dcgan_preset(smoke: bool = False, **overrides) -> GANConfig:
     """DCGAN on MNIST-5k: the paper's optimiser; smoke mode shrinks widths and steps for a CPU test run."""
     base = dict(loss="dcgan", lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, n_critic=1)
     if smoke:
-        base.update(steps=150, batch_size=32, g_width=16, d_width=16, z_dim=32, sample_every=50, log_every=10)
+        base.update(steps=300, batch_size=32, g_width=32, d_width=32, z_dim=32, sample_every=50, log_every=10)
     else:
         base.update(steps=8000, batch_size=128, g_width=64, d_width=64, z_dim=100, sample_every=1000)
     return GANConfig(**{**base, **overrides})
