@@ -234,7 +234,8 @@ class GANTrainer:
         """Train until ``self.step == steps`` (default ``config.steps``); return ``history.values``.
 
         Snapshots of ``G(fixed_z)`` are taken every ``sample_every`` steps and at
-        step ``config.steps`` (so a run split by a resume records the same ones); with ``checkpoint`` a checkpoint is written there every
+        step ``config.steps`` (so a run split by a resume records the same ones);
+        with ``checkpoint`` a checkpoint is written there every
         ``checkpoint_every`` steps (if > 0) and at the end.
         """
         c = self.config
