@@ -337,13 +337,14 @@ def test_latent_walks_and_attribute_vector():
 
 
 def test_wgan_gp_diagnostics_and_layer_norm_critic():
-    cfg = GANConfig(**TINY, loss="wgan-gp", n_critic=2, critic_norm="layer", beta1=0.0, beta2=0.9)
-    tr = GANTrainer(cfg, images())
+    cfg = GANConfig(**{**TINY, "image_size": 16}, loss="wgan-gp", n_critic=2, critic_norm="layer", beta1=0.0,
+                    beta2=0.9)
+    tr = GANTrainer(cfg, images(s=16))
     assert any(isinstance(m, torch.nn.GroupNorm) for m in tr.D.modules())
     tr.train(2, progress=False)
-    norms = tr.critic_grad_norms(images(n=12, seed=3), n=10)
+    norms = tr.critic_grad_norms(images(n=12, s=16, seed=3), n=10)
     assert norms.shape == (10,) and (norms >= 0).all() and torch.isfinite(norms).all()
-    real = images(n=16, seed=4)
+    real = images(n=16, s=16, seed=4)
     est = tr.critic_estimate(real)
     assert np.isfinite(est) and est == tr.critic_estimate(real)  # fixed seed: the same fresh samples
     assert tr.D.training and tr.G.training  # the diagnostics leave the training mode alone
