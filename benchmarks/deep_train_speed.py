@@ -56,16 +56,19 @@ def main(argv: list[str] | None = None) -> dict:
     images3 = torch.rand(n, 3, 32, 32) * 2 - 1
     results = []
     compile_options = [False, True] if args.compile and device.type == "cuda" else [False]
+    loops = (("dcgan", lambda c: GANTrainer(dcgan_preset(args.smoke, compile=c), images1, device)),
+             ("wgan-gp", lambda c: GANTrainer(wgan_gp_preset(args.smoke, compile=c), images1, device)),
+             ("cyclegan", lambda c: CycleGANTrainer(cyclegan_preset(args.smoke, compile=c), images1, images3, device)))
     for compiled in compile_options:
-        for name, preset in (("dcgan", dcgan_preset), ("wgan-gp", wgan_gp_preset)):
-            cfg = preset(args.smoke, compile=compiled)
-            tr = GANTrainer(cfg, images1, device)
-            results.append(dict(loop=name, compile=tr.compiled, amp=tr.amp, batch_size=cfg.batch_size,
-                                width=cfg.g_width, steps_per_s=round(time_trainer(tr, args.warmup, steps), 3)))
-        cfg = cyclegan_preset(args.smoke, compile=compiled)
-        tr = CycleGANTrainer(cfg, images1, images3, device)
-        results.append(dict(loop="cyclegan", compile=tr.compiled, amp=tr.amp, batch_size=cfg.batch_size,
-                            width=cfg.g_width, steps_per_s=round(time_trainer(tr, args.warmup, steps), 3)))
+        for name, make in loops:
+            row = dict(loop=name, compile_requested=compiled)
+            try:  # a compiler failure is recorded, not fatal: the other loops still get timed
+                tr = make(compiled)
+                row.update(compile=tr.compiled, amp=tr.amp, batch_size=tr.config.batch_size, width=tr.config.g_width,
+                           steps_per_s=round(time_trainer(tr, args.warmup, steps), 3))
+            except Exception as exc:  # noqa: BLE001
+                row["error"] = f"{type(exc).__name__}: {exc}"[:500]
+            results.append(row)
     out = dict(device=str(device), device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else
                platform.processor() or platform.machine(), torch=torch.__version__, threads=torch.get_num_threads(),
                smoke=args.smoke, timed_steps=steps, results=results)
