@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Full-size runs of the PyTorch notebooks (06-09) on a CUDA machine, plus the training-speed benchmark.
 #
-#   bash scripts/gpu_full_runs.sh [OUT_DIR]        (default: results/gpu-<date>)
+#   bash scripts/gpu_full_runs.sh [OUT_DIR]        (default: gancourse-out/gpu-<date>)
 #
 # Writes to OUT_DIR: the executed notebooks (NN_name.ipynb), the metrics each notebook measured
 # (NN_name_metrics.json, via GANCOURSE_RESULTS_DIR), the benchmark JSON, the environment, and one log per run.
@@ -9,7 +9,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUT="${1:-$ROOT/results/gpu-$(date +%Y%m%d-%H%M%S)}"
+OUT="${1:-$ROOT/gancourse-out/gpu-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 cd "$ROOT"
@@ -27,7 +27,8 @@ print(json.dumps({"torch": torch.__version__, "cuda": torch.version.cuda, "gpu":
 PY
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || true
 
-python benchmarks/deep_train_speed.py --device cuda --compile > "$OUT/deep_train_speed.json" 2> "$OUT/deep_train_speed.log"
+python benchmarks/deep_train_speed.py --device cuda --compile > "$OUT/deep_train_speed.json" \
+    2> "$OUT/deep_train_speed.log" || echo "speed benchmark failed: see $OUT/deep_train_speed.log"
 
 failed=0
 for nb in 06_evaluating_gans 07_dcgan 08_wgan_gp 09_cyclegan; do
