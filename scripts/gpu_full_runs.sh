@@ -5,7 +5,7 @@
 #
 # Writes to OUT_DIR: the executed notebooks (NN_name.ipynb), the metrics each notebook measured
 # (NN_name_metrics.json, via GANCOURSE_RESULTS_DIR), the benchmark JSON, the environment, and one log per run.
-# Run it from anywhere inside the repository, with the project installed: pip install -e ".[dev]".
+# Run it from anywhere inside the repository, with the project installed: pip install torch==2.13.0 -e ".[dev,notebooks]" (papermill comes with the notebooks extra).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
