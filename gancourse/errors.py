@@ -16,6 +16,7 @@ __all__ = [
     "check_choice",
     "check_array",
     "check_positive",
+    "check_positive_int",
     "check_finite",
 ]
 
@@ -60,6 +61,14 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
     return v
+
+
+def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
+    """Return ``value`` if it is an integer >= ``minimum`` (booleans are not integers here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return int(value)
 
 
 def check_finite(name: str, x: np.ndarray) -> np.ndarray:

@@ -14,9 +14,7 @@ import argparse
 import hashlib
 import io
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,23 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from gancourse.deep.data import mnist5k  # noqa: E402
 from gancourse.deep.idx import sha256_of  # noqa: E402
 from gancourse.deep.lenet import LENET_INFO_PATH, LENET_PATH, LeNet, _n_params, accuracy, train_lenet  # noqa: E402
+from gancourse.toy.checkpoint import atomic_write  # noqa: E402
 
 MAX_BYTES = 1 << 20  # the committed weights must stay under 1 MB
 TOLERANCE = 0.005  # --check: allowed difference in held-out accuracy
 
 
 def _write_atomically(data: bytes, path: Path) -> None:
-    """Write to a temporary file in the same folder, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda fh: fh.write(data))
 
 
 def _state_bytes(state: dict) -> bytes:

@@ -25,7 +25,7 @@ import math
 import torch
 from torch import nn
 
-from gancourse.errors import check_choice
+from gancourse.errors import check_choice, check_positive_int
 
 __all__ = ["DCGANGenerator", "DCGANDiscriminator", "WGANCritic", "init_dcgan_weights", "count_parameters",
            "CRITIC_NORMS"]
@@ -42,9 +42,7 @@ def _check_size(image_size: int) -> int:
 
 
 def _check_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+    return check_positive_int(name, value)
 
 
 def init_dcgan_weights(module: nn.Module) -> None:

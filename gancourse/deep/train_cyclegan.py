@@ -41,7 +41,7 @@ from gancourse.deep.runtime import (
     use_autocast,
     use_compile,
 )
-from gancourse.errors import check_positive
+from gancourse.errors import check_positive, check_positive_int
 
 __all__ = ["CycleGANConfig", "CycleGANTrainer", "cyclegan_preset", "gray_to_rgb", "linear_decay"]
 
@@ -78,9 +78,7 @@ class CycleGANConfig:
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "channels", "image_size", "g_width", "n_blocks", "d_width", "d_layers",
                      "log_every", "sample_every", "n_samples"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            check_positive_int(name, getattr(self, name))
         if self.image_size % 4:
             raise ValueError(f"image_size must be divisible by 4, got {self.image_size!r}")
         check_positive("lr", self.lr)

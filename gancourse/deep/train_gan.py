@@ -47,7 +47,7 @@ from gancourse.deep.runtime import (
     use_autocast,
     use_compile,
 )
-from gancourse.errors import check_choice, check_positive
+from gancourse.errors import check_choice, check_positive, check_positive_int
 
 __all__ = ["GANConfig", "GANTrainer", "GAN_LOSSES", "dcgan_preset", "wgan_gp_preset"]
 
@@ -89,9 +89,7 @@ class GANConfig:
         check_choice("critic_norm", self.critic_norm, CRITIC_NORMS)
         for name in ("steps", "batch_size", "z_dim", "channels", "image_size", "g_width", "d_width", "n_critic",
                      "log_every", "sample_every", "n_samples"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            check_positive_int(name, getattr(self, name))
         for name in ("lr_g", "lr_d"):
             check_positive(name, getattr(self, name))
         for name in ("beta1", "beta2"):

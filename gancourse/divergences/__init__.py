@@ -11,6 +11,13 @@
 - ``demos``: mode covering vs mode seeking (one Gaussian fitted to a mixture);
 - ``engine_demos``: vanishing gradients, the engine's D vs D*, a WGAN critic tracking W1.
 """
+from gancourse.divergences.demos import (
+    FIT_OBJECTIVES,
+    fit_gaussian,
+    mixture_log_density,
+    mixture_moments,
+    mmd2_gaussian_mixtures,
+)
 from gancourse.divergences.discrete import (
     cell_area,
     js_divergence,
@@ -18,20 +25,19 @@ from gancourse.divergences.discrete import (
     reverse_kl_divergence,
     total_variation,
 )
-from gancourse.divergences.demos import FIT_OBJECTIVES, fit_gaussian, mixture_log_density, mixture_moments, mmd2_gaussian_mixtures
 from gancourse.divergences.discriminator import gan_value, optimal_discriminator, optimal_gan_value
-from gancourse.divergences.examples import (
-    earth_mover_example,
-    parallel_lines,
-    parallel_lines_closed_form,
-    parallel_lines_divergences,
-)
 from gancourse.divergences.engine_demos import (
     critic_gap,
     discriminator_error,
     train_discriminator,
     vanishing_gradients,
     wgan_tracking,
+)
+from gancourse.divergences.examples import (
+    earth_mover_example,
+    parallel_lines,
+    parallel_lines_closed_form,
+    parallel_lines_divergences,
 )
 from gancourse.divergences.frechet import frechet_distance, frechet_distance_from_features, gaussian_stats, psd_sqrtm
 from gancourse.divergences.samples import empirical_pmf, histogram_pmfs, kl_divergence_knn, mmd2

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gancourse.dynamics.games import Game
-from gancourse.errors import check_choice, check_positive
+from gancourse.errors import check_choice, check_positive, check_positive_int
 
 __all__ = ["METHODS", "Method", "Trajectory", "consensus_field", "consensus_jacobian", "simulate", "flow_trajectory"]
 
@@ -79,9 +79,7 @@ class Method:
         check_choice("method", self.name, METHODS)
         check_positive("step size h", self.h)
         for k in ("n_d", "n_g"):
-            n = getattr(self, k)
-            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-                raise ValueError(f"{k} must be a positive integer, got {n!r}")
+            check_positive_int(k, getattr(self, k))
         if self.name == "consensus":
             check_positive("consensus gamma", self.gamma)
         if self.name == "momentum" and not (-1 < self.beta < 1):
@@ -211,8 +209,7 @@ class Trajectory:
 
 def simulate(game: Game, method: Method, start, steps: int, *, blowup: float = 1e8) -> Trajectory:
     """Run ``steps`` updates of ``method`` from ``start``; stops early (padding with inf) past ``blowup``."""
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    check_positive_int("steps", steps)
     s = method.init_state(game, start)
     n = game.dim
     zs = np.full((steps + 1, n), np.inf)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
-__all__ = ["save_checkpoint", "load_checkpoint"]
+__all__ = ["atomic_write", "save_checkpoint", "load_checkpoint"]
 
 _META = "__meta__"
 
@@ -47,25 +48,35 @@ def _insert(tree: dict, key: str, value: Any) -> None:
     tree[leaf] = value
 
 
-def save_checkpoint(path: str | os.PathLike, tree: dict) -> Path:
-    """Write ``tree`` to ``path`` (``.npz``) atomically and return the path."""
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
+    """Call ``write(fh)`` on a temporary file next to ``path``, sync it, then rename it onto ``path``.
+
+    A reader sees either the old file or the complete new one, never a half-written file, even
+    if the process dies mid-write; on an error the temporary file is removed and ``path`` is untouched.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays: dict[str, np.ndarray] = {}
-    meta: dict[str, Any] = {}
-    _flatten(tree, "", arrays, meta)
-    arrays[_META] = np.array(json.dumps(meta, default=_plain))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes private files; a checkpoint is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def save_checkpoint(path: str | os.PathLike, tree: dict) -> Path:
+    """Write ``tree`` to ``path`` (``.npz``) atomically and return the path."""
+    arrays: dict[str, np.ndarray] = {}
+    meta: dict[str, Any] = {}
+    _flatten(tree, "", arrays, meta)
+    arrays[_META] = np.array(json.dumps(meta, default=_plain))
+    return atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from gancourse.errors import check_array, check_positive
+from gancourse.errors import check_array, check_positive, check_positive_int
 from gancourse.toy.distributions import (
     GaussianMixture,
     RngLike,
@@ -159,8 +159,7 @@ def energy_distance(x: Any, y: Any) -> float:
 def random_directions(n: int, dim: int, seed: RngLike = 0) -> np.ndarray:
     """``n`` directions uniform on the unit sphere in R^dim (normalised Gaussians), shape (n, dim)."""
     for name, v in (("n_projections", n), ("dim", dim)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_positive_int(name, v)
     g = make_rng(seed).standard_normal((n, dim))
     return g / np.linalg.norm(g, axis=1, keepdims=True)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from gancourse.errors import DivergenceError, check_array
+from gancourse.errors import DivergenceError, check_array, check_positive_int
 from gancourse.nn import (
     EMA,
     MLP,
@@ -29,8 +29,8 @@ from gancourse.nn import (
     d_loss_bce,
     feature_matching_loss,
     get_loss,
-    interpolate,
     instance_noise_std,
+    interpolate,
     make_optimizer,
     r1_penalty,
     wgan_gp_penalty,
@@ -249,8 +249,7 @@ class ToyGAN:
         if target < self.step:
             raise ValueError(f"steps={target} is behind the current step {self.step}")
         for name, value in (("callback_every", callback_every), ("log_every", log_every)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(name, value)
         show = (not smoke_mode()) if progress is None else bool(progress)
         bar = tqdm(total=target, initial=self.step, desc=f"GAN {self.config.data}", disable=not show, leave=False,
                    mininterval=1.0)  # one refresh a second keeps logs short when output is not a terminal
