@@ -14,13 +14,7 @@ from gancourse.deep import data  # noqa: E402
 from gancourse.deep.idx import ChecksumError, IdxFormatError, load_mnist_idx, parse_idx, sha256_of  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors run fastest, and without fighting other processes, on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_mnist5k_shapes_ranges_and_stratified_split():

@@ -13,13 +13,7 @@ from gancourse.deep.data import mnist5k, mnist_m  # noqa: E402
 from gancourse.deep.idx import sha256_of  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors run fastest, and without fighting other processes, on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_weights_file_is_small_and_matches_its_record():

@@ -30,7 +30,7 @@ from gancourse.deep.losses import (  # noqa: E402
 from gancourse.nn import MLP, apply_penalty  # noqa: E402
 from gancourse.nn.penalties import interpolate as np_interpolate  # noqa: E402
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 DT = torch.float64
 
 

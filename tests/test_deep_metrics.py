@@ -14,13 +14,7 @@ from gancourse.deep.data import mnist5k, mnist_m  # noqa: E402
 from gancourse.deep.lenet import FEATURE_DIM, load_lenet  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors run fastest, and without fighting other processes, on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

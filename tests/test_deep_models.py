@@ -15,7 +15,7 @@ from gancourse.deep.dcgan import (  # noqa: E402
     init_dcgan_weights,
 )
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def convs(m: nn.Module) -> list[nn.Module]:

@@ -26,7 +26,7 @@ from gancourse.deep.train_gan import GANConfig, GANTrainer, dcgan_preset, wgan_g
 from gancourse.errors import DivergenceError  # noqa: E402
 from gancourse.viz.images import make_grid  # noqa: E402
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 TINY = dict(batch_size=8, z_dim=4, image_size=8, g_width=4, d_width=4, log_every=3, sample_every=4, n_samples=4)
 CYC = dict(batch_size=2, image_size=8, g_width=2, n_blocks=1, d_width=4, d_layers=1, pool_size=3, log_every=3,
