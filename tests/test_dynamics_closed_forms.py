@@ -183,7 +183,7 @@ def test_xy_spectral_radii(eta):
 
 
 @pytest.mark.parametrize("eta", [e for e in ETAS if e < 2])
-def test_the_issue_table_formulas_literally(eta):
+def test_the_textbook_formulas_literally(eta):
     """The textbook expressions, typed independently of the library's closed forms."""
     assert xy_rho_simultaneous(eta) == pytest.approx(np.sqrt(1 + eta**2), abs=1e-15)
     assert xy_rho_alternating(eta) == pytest.approx(1.0, abs=1e-12)
