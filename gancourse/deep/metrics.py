@@ -22,7 +22,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from gancourse.deep.lenet import LeNet, load_lenet, to_grayscale
-from gancourse.divergences import frechet_distance, gaussian_stats, inception_score, kl_divergence
+from gancourse.divergences import (
+    frechet_distance,
+    gaussian_stats,
+    inception_score,
+    kl_divergence,
+)
 from gancourse.errors import check_choice
 
 __all__ = [

@@ -19,9 +19,18 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from gancourse.errors import DivergenceError
+from gancourse.errors import DivergenceError, check_positive, check_positive_int
 
-__all__ = ["use_autocast", "use_compile", "autocast", "maybe_compile", "Batcher", "LossHistory", "progress_bar"]
+__all__ = [
+    "check_run_config",
+    "use_autocast",
+    "use_compile",
+    "autocast",
+    "maybe_compile",
+    "Batcher",
+    "LossHistory",
+    "progress_bar",
+]
 
 
 def use_autocast(device: torch.device, requested: bool) -> bool:
@@ -120,3 +129,23 @@ def progress_bar(total: int, initial: int, desc: str, enabled: bool) -> Iterator
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, desc=desc, disable=not enabled, leave=False, mininterval=1.0)
+
+
+_RUN_INTS = ("steps", "batch_size", "channels", "image_size", "g_width", "d_width", "log_every", "sample_every",
+             "n_samples")
+
+
+def check_run_config(config, extra_ints: tuple[str, ...] = (), rates: tuple[str, ...] = ("lr",)) -> None:
+    """Checks shared by the training configs, raising a ValueError that names the field.
+
+    Positive integer sizes and counts, positive learning rates, Adam betas in [0, 1), and
+    ``checkpoint_every >= 0`` (0: only at the end).
+    """
+    for name in _RUN_INTS + tuple(extra_ints):
+        check_positive_int(name, getattr(config, name))
+    for name in rates:
+        check_positive(name, getattr(config, name))
+    for name in ("beta1", "beta2"):
+        if check_positive(name, getattr(config, name), allow_zero=True) >= 1:
+            raise ValueError(f"{name} must lie in [0, 1), got {getattr(config, name)!r}")
+    check_positive_int("checkpoint_every", config.checkpoint_every, minimum=0)

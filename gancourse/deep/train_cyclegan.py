@@ -28,7 +28,12 @@ from pathlib import Path
 
 import torch
 
-from gancourse.deep.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from gancourse.deep.checkpoint import (
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from gancourse.deep.cyclegan import PatchDiscriminator, ResnetGenerator
 from gancourse.deep.losses import cycle_loss, d_loss_lsgan, g_loss_lsgan, identity_loss
 from gancourse.deep.pool import ImagePool
@@ -36,6 +41,7 @@ from gancourse.deep.runtime import (
     Batcher,
     LossHistory,
     autocast,
+    check_run_config,
     maybe_compile,
     progress_bar,
     use_autocast,
@@ -76,22 +82,14 @@ class CycleGANConfig:
     checkpoint_every: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "channels", "image_size", "g_width", "n_blocks", "d_width", "d_layers",
-                     "log_every", "sample_every", "n_samples"):
-            check_positive_int(name, getattr(self, name))
+        check_run_config(self, extra_ints=("n_blocks", "d_layers"))
         if self.image_size % 4:
             raise ValueError(f"image_size must be divisible by 4, got {self.image_size!r}")
-        check_positive("lr", self.lr)
         check_positive("lambda_cycle", self.lambda_cycle, allow_zero=True)
         check_positive("identity_fraction", self.identity_fraction, allow_zero=True)
-        for name in ("beta1", "beta2", "decay_start"):
-            v = check_positive(name, getattr(self, name), allow_zero=True)
-            if v > 1 or (name != "decay_start" and v == 1):
-                raise ValueError(f"{name} must lie in [0, 1), got {v!r}")
-        if isinstance(self.pool_size, bool) or not isinstance(self.pool_size, int) or self.pool_size < 0:
-            raise ValueError(f"pool_size must be an integer >= 0, got {self.pool_size!r}")
-        if self.checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every must be >= 0 (0: only at the end), got {self.checkpoint_every!r}")
+        if check_positive("decay_start", self.decay_start, allow_zero=True) > 1:
+            raise ValueError(f"decay_start must lie in [0, 1], got {self.decay_start!r}")
+        check_positive_int("pool_size", self.pool_size, minimum=0)
 
 
 def cyclegan_preset(smoke: bool = False, **overrides) -> CycleGANConfig:

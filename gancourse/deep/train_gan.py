@@ -26,8 +26,18 @@ from pathlib import Path
 
 import torch
 
-from gancourse.deep.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from gancourse.deep.dcgan import CRITIC_NORMS, DCGANDiscriminator, DCGANGenerator, WGANCritic
+from gancourse.deep.checkpoint import (
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from gancourse.deep.dcgan import (
+    CRITIC_NORMS,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    WGANCritic,
+)
 from gancourse.deep.losses import (
     d_loss_bce,
     d_loss_wgan,
@@ -42,12 +52,13 @@ from gancourse.deep.runtime import (
     Batcher,
     LossHistory,
     autocast,
+    check_run_config,
     maybe_compile,
     progress_bar,
     use_autocast,
     use_compile,
 )
-from gancourse.errors import check_choice, check_positive, check_positive_int
+from gancourse.errors import check_choice, check_positive
 
 __all__ = ["GANConfig", "GANTrainer", "GAN_LOSSES", "dcgan_preset", "wgan_gp_preset"]
 
@@ -87,18 +98,8 @@ class GANConfig:
     def __post_init__(self) -> None:
         check_choice("loss", self.loss, GAN_LOSSES)
         check_choice("critic_norm", self.critic_norm, CRITIC_NORMS)
-        for name in ("steps", "batch_size", "z_dim", "channels", "image_size", "g_width", "d_width", "n_critic",
-                     "log_every", "sample_every", "n_samples"):
-            check_positive_int(name, getattr(self, name))
-        for name in ("lr_g", "lr_d"):
-            check_positive(name, getattr(self, name))
-        for name in ("beta1", "beta2"):
-            v = check_positive(name, getattr(self, name), allow_zero=True)
-            if v >= 1:
-                raise ValueError(f"{name} must lie in [0, 1), got {v!r}")
+        check_run_config(self, extra_ints=("z_dim", "n_critic"), rates=("lr_g", "lr_d"))
         check_positive("gp_lambda", self.gp_lambda)
-        if self.checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every must be >= 0 (0: only at the end), got {self.checkpoint_every!r}")
 
 
 def dcgan_preset(smoke: bool = False, **overrides) -> GANConfig:
