@@ -15,6 +15,7 @@ __all__ = [
     "DivergenceError",
     "check_choice",
     "check_array",
+    "check_samples",
     "check_positive",
     "check_positive_int",
     "check_finite",
@@ -111,6 +112,20 @@ def check_array(
                 raise ValueError(f"{name} must have shape {_fmt_shape(shape)}, got shape {arr.shape}")
     if finite:
         check_finite(name, arr)
+    return arr
+
+
+def check_samples(name: str, x: Any, dim: int | None = None) -> np.ndarray:
+    """Non-empty finite samples as a float64 (N, d) array; a 1D array (N,) is read as (N, 1).
+
+    ``dim`` (if given) is the required number of columns.
+    """
+    arr = check_array(name, x, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = arr[:, None]  # (N,) -> (N, 1)
+    arr = check_array(name, arr, shape=(None, dim), finite=True)
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: at least one point is needed, got shape {arr.shape}")
     return arr
 
 

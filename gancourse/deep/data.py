@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from gancourse.deep.idx import load_mnist_idx
-from gancourse.errors import check_choice
+from gancourse.errors import check_choice, check_positive_int
 
 __all__ = [
     "SPLIT_SEED",
@@ -44,9 +44,7 @@ SPLITS = ("train", "heldout", "all")
 
 
 def _check_size(size: int) -> int:
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 4:
-        raise ValueError(f"size must be an int >= 4, got {size!r}")
-    return int(size)
+    return check_positive_int("size", size, minimum=4)
 
 
 def to_unit_range(x: np.ndarray, top: float) -> torch.Tensor:
@@ -190,8 +188,7 @@ def mnist_m(split: str = "train", size: int = 32, seed: int = 0) -> MnistM:
     """
     check_choice("split", split, ("train", "heldout"))
     size = _check_size(size)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = check_positive_int("seed", seed, minimum=0)
     a32, labels = mnist5k(split, 32)
     rng = np.random.default_rng([int(seed), SPLITS.index(split)])
     patches = _random_patches(len(a32), 32, split, rng).astype(np.float32)  # (N, 32, 32, 3)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from gancourse.errors import check_positive_int
+
 __all__ = ["lerp", "slerp", "interpolate_latents", "attribute_vector"]
 
 
@@ -40,8 +42,7 @@ def interpolate_latents(z0: torch.Tensor, z1: torch.Tensor, n: int = 8, method: 
         raise ValueError(f"unknown method {method!r}; valid options are: 'slerp', 'lerp'")
     if z0.ndim != 1 or z0.shape != z1.shape:
         raise ValueError(f"z0 and z1 must be codes of the same shape (D,), got {tuple(z0.shape)} and {tuple(z1.shape)}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    n = check_positive_int("n", n, minimum=2)
     t = torch.linspace(0, 1, n)
     return (slerp if method == "slerp" else lerp)(z0, z1, t)
 

@@ -28,7 +28,7 @@ from gancourse.divergences import (
     inception_score,
     kl_divergence,
 )
-from gancourse.errors import check_choice
+from gancourse.errors import check_choice, check_positive_int
 
 __all__ = [
     "lenet_features",
@@ -79,8 +79,7 @@ def _lenet(lenet: LeNet | None, x: torch.Tensor) -> LeNet:
 
 @torch.no_grad()
 def _batched(fn, x: torch.Tensor, model: nn.Module, batch_size: int) -> np.ndarray:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_positive_int("batch_size", batch_size)
     was_training = model.training
     model.eval()
     dev = next(model.parameters()).device
@@ -197,8 +196,7 @@ def train_domain_classifier(
     so the result depends only on ``seed`` (and on the device's arithmetic).
     """
     a, b = _check_images("a", a), _check_images("b", b)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    steps = check_positive_int("steps", steps)
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     dev = b.device

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from gancourse.errors import check_positive_int
+
 __all__ = ["ImagePool"]
 
 
@@ -23,9 +25,7 @@ class ImagePool:
     """
 
     def __init__(self, capacity: int = 50, generator: torch.Generator | None = None):
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
-            raise ValueError(f"capacity must be an integer >= 0, got {capacity!r}")
-        self.capacity = capacity
+        self.capacity = check_positive_int("capacity", capacity, minimum=0)
         self.generator = generator
         self.images: list[torch.Tensor] = []
 

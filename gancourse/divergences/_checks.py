@@ -7,7 +7,7 @@ import numpy as np
 
 from gancourse.errors import check_array, check_positive
 
-__all__ = ["as_distribution", "as_pair", "as_samples", "grid_weight"]
+__all__ = ["as_distribution", "as_pair", "grid_weight"]
 
 #: relative tolerance on the total mass of a discrete distribution (sum must be 1 within it)
 SUM_TOL = 1e-8
@@ -57,14 +57,3 @@ def as_pair(p: Any, q: Any, cell: float | None = None, names: tuple[str, str] = 
             f"got shapes {a.shape} and {b.shape}"
         )
     return a, b, w
-
-
-def as_samples(name: str, x: Any, dim: int | None = None) -> np.ndarray:
-    """Non-empty finite samples as a float64 (N, d) array; a 1D array is read as (N, 1)."""
-    arr = check_array(name, x, dtype=np.float64)
-    if arr.ndim == 1:
-        arr = arr[:, None]  # (N,) -> (N, 1)
-    arr = check_array(name, arr, shape=(None, dim), finite=True)
-    if arr.shape[0] == 0:
-        raise ValueError(f"{name} is empty: at least one sample is needed, got shape {arr.shape}")
-    return arr

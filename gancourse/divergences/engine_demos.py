@@ -17,7 +17,7 @@ import numpy as np
 
 from gancourse.divergences.discriminator import optimal_discriminator
 from gancourse.divergences.wasserstein import wasserstein_1d
-from gancourse.errors import check_array, check_positive
+from gancourse.errors import check_array, check_positive, check_positive_int
 from gancourse.nn import MLP, Adam, d_loss_bce, g_loss_nonsaturating, g_loss_saturating, sigmoid
 from gancourse.toy import ToyConfig, ToyGAN
 from gancourse.toy.distributions import ToyDistribution
@@ -26,9 +26,7 @@ __all__ = ["vanishing_gradients", "train_discriminator", "discriminator_error", 
 
 
 def _check_int(name: str, v: Any, low: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
-    return int(v)
+    return check_positive_int(name, v, minimum=low)
 
 
 def vanishing_gradients(

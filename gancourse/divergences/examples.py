@@ -12,6 +12,7 @@ import numpy as np
 
 from gancourse.divergences.discrete import js_divergence, kl_divergence, total_variation
 from gancourse.divergences.wasserstein import ot_exact
+from gancourse.errors import check_positive_int
 
 __all__ = ["earth_mover_example", "parallel_lines", "parallel_lines_closed_form", "parallel_lines_divergences"]
 
@@ -34,8 +35,7 @@ def parallel_lines(theta: float, n: int = 50) -> tuple[np.ndarray, np.ndarray]:
     Returns two (n, 2) arrays; each point carries mass 1/n.
     """
     t = _check_theta(theta)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    check_positive_int("n", n)
     z = (np.arange(n) + 0.5) / n  # (n,) midpoints of [0, 1]
     return np.column_stack([np.zeros(n), z]), np.column_stack([np.full(n, t), z])
 

@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
-from gancourse.divergences._checks import as_samples
-from gancourse.errors import check_array, check_positive
+from gancourse.errors import check_array, check_positive, check_positive_int, check_samples
 
 __all__ = ["empirical_pmf", "histogram_pmfs", "kl_divergence_knn", "mmd2"]
 
@@ -48,12 +47,11 @@ def histogram_pmfs(x: Any, y: Any, bins: int = 50, range: tuple[float, float] | 
     ``p, q`` (bins,) sum to 1; ``range`` defaults to the joint min and max. Plug-in divergences of
     ``p, q`` estimate those of the underlying densities, with a bias that depends on the binning.
     """
-    a = as_samples("x", x)
-    b = as_samples("y", y)
+    a = check_samples("x", x)
+    b = check_samples("y", y)
     if a.shape[1] != 1 or b.shape[1] != 1:
         raise ValueError(f"x and y must be 1D samples, got shapes {np.shape(x)} and {np.shape(y)}")
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
-        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    check_positive_int("bins", bins)
     lo_hi = (min(a.min(), b.min()), max(a.max(), b.max())) if range is None else tuple(map(float, range))
     if not lo_hi[0] < lo_hi[1]:
         raise ValueError(f"range must be an interval (lo, hi) with lo < hi, got {lo_hi}")
@@ -73,10 +71,9 @@ def kl_divergence_knn(x: Any, y: Any, k: int = 1) -> float:
     distance to its k-th nearest neighbour among ``y`` (Wang, Kulkarni & Verdú 2009, eq. 5).
     Needs ``N > k``, ``M >= k`` and no duplicate points.
     """
-    a = as_samples("x", x)
-    b = as_samples("y", y, a.shape[1])
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    a = check_samples("x", x)
+    b = check_samples("y", y, a.shape[1])
+    check_positive_int("k", k)
     n, m, d = len(a), len(b), a.shape[1]
     if n <= k or m < k:
         raise ValueError(f"need more than k={k} samples in x and at least k in y, got {n} and {m}")
@@ -100,7 +97,7 @@ def mmd2(x: Any, y: Any, bandwidth: float = 1.0) -> float:
     pairs, so it is >= 0 and is the exact MMD between the two empirical distributions
     (Gretton et al. 2012, eq. 5). Cost O((N + M)^2 d).
     """
-    a = as_samples("x", x)
-    b = as_samples("y", y, a.shape[1])
+    a = check_samples("x", x)
+    b = check_samples("y", y, a.shape[1])
     s = check_positive("bandwidth", bandwidth)
     return max(0.0, _gauss_kernel_mean(a, a, s) + _gauss_kernel_mean(b, b, s) - 2 * _gauss_kernel_mean(a, b, s))

@@ -20,8 +20,8 @@ from scipy import sparse
 from scipy.optimize import linprog
 from scipy.special import logsumexp
 
-from gancourse.divergences._checks import as_distribution, as_samples
-from gancourse.errors import check_array, check_positive
+from gancourse.divergences._checks import as_distribution
+from gancourse.errors import check_array, check_positive, check_positive_int, check_samples
 from gancourse.toy.metrics import random_directions
 
 __all__ = ["wasserstein_1d", "wasserstein_1d_hist", "ot_exact", "ot_sinkhorn", "sliced_wasserstein"]
@@ -64,8 +64,8 @@ def wasserstein_1d(
     Agrees with ``scipy.stats.wasserstein_distance`` for ``p = 1`` (Villani 2003, thm. 2.18).
     """
     p = _check_p(p)
-    x = as_samples("u", u)
-    y = as_samples("v", v)
+    x = check_samples("u", u)
+    y = check_samples("v", v)
     if x.shape[1] != 1 or y.shape[1] != 1:
         raise ValueError(f"u and v must be 1D samples (N,), got shapes {np.shape(u)} and {np.shape(v)}")
     x, y = x[:, 0], y[:, 0]
@@ -153,8 +153,7 @@ def ot_sinkhorn(
     aa, bb, m = _check_ot(a, b, cost)
     reg = check_positive("reg", reg)
     tol = check_positive("tol", tol)
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    max_iter = check_positive_int("max_iter", max_iter)
     with np.errstate(divide="ignore"):
         log_a, log_b = np.log(aa), np.log(bb)  # -inf on zero mass: those rows / columns get no transport
     f, g = np.zeros(aa.size), np.zeros(bb.size)
@@ -178,8 +177,8 @@ def sliced_wasserstein(
     distance is exact (``wasserstein_1d``). In 1D it is W_p itself.
     """
     p = _check_p(p)
-    xx = as_samples("x", x)
-    yy = as_samples("y", y, xx.shape[1])
+    xx = check_samples("x", x)
+    yy = check_samples("y", y, xx.shape[1])
     theta = random_directions(n_projections, xx.shape[1], seed)  # (L, d)
     px, py = xx @ theta.T, yy @ theta.T  # (N, d) @ (d, L) -> (N, L); (M, L)
     if len(px) == len(py):

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from gancourse.errors import check_array, check_positive, check_positive_int
+from gancourse.errors import check_array, check_positive, check_positive_int, check_samples
 from gancourse.toy.distributions import (
     GaussianMixture,
     RngLike,
@@ -34,20 +34,9 @@ __all__ = [
 _MAX_ELEMS = 1 << 21  # largest temporary (rows x cols [x dim]) array built at once (16 MiB of float64)
 
 
-def _as_points(name: str, x: Any, dim: int | None = None) -> np.ndarray:
-    """Finite float64 (N, d) array with N >= 1; (N,) is read as (N, 1)."""
-    arr = check_array(name, x, dtype=np.float64)
-    if arr.ndim == 1:
-        arr = arr[:, None]  # (N,) -> (N, 1)
-    arr = check_array(name, arr, shape=(None, dim), finite=True)
-    if arr.shape[0] == 0:
-        raise ValueError(f"{name} must hold at least one point, got shape {arr.shape}")
-    return arr
-
-
 def _as_1d(name: str, x: Any) -> np.ndarray:
     """Finite non-empty 1D float64 array; (N, 1) is accepted and flattened."""
-    arr = _as_points(name, x)
+    arr = check_samples(name, x)
     if arr.shape[1] != 1:
         raise ValueError(f"{name} must have shape (N,) or (N, 1), got shape {arr.shape}")
     return arr[:, 0]
@@ -83,7 +72,7 @@ def mode_metrics(samples: Any, centers: Any, std: Any, n_std: float = 3.0) -> di
     if c.ndim != 2 or c.shape[0] == 0:
         raise ValueError(f"centers must have shape (K, d) with K >= 1, got shape {c.shape}")
     k, d = c.shape
-    x = _as_points("samples", samples, d)
+    x = check_samples("samples", samples, d)
     s = check_array("std", std, dtype=np.float64, finite=True)
     if s.ndim == 0:
         s = np.full(k, float(s))  # one std shared by all centres
@@ -112,18 +101,13 @@ def mode_metrics(samples: Any, centers: Any, std: Any, n_std: float = 3.0) -> di
 def wasserstein1_1d(a: Any, b: Any) -> float:
     """Exact W1 between the empirical distributions of 1D samples ``a`` (N,) and ``b`` (M,).
 
-    ``W1 = integral |F_a(t) - F_b(t)| dt``, evaluated exactly on the merged sorted values
-    (Vallender 1973). For N == M this equals ``mean |sort(a) - sort(b)|``.
-    Cost O((N + M) log(N + M)). Matches ``scipy.stats.wasserstein_distance`` (unweighted).
+    ``W1 = integral_0^1 |F_a^{-1}(t) - F_b^{-1}(t)| dt``; for N == M this equals
+    ``mean |sort(a) - sort(b)|``. Computed by ``gancourse.divergences.wasserstein_1d`` with p = 1.
+    Matches ``scipy.stats.wasserstein_distance`` (unweighted).
     """
-    a, b = np.sort(_as_1d("a", a)), np.sort(_as_1d("b", b))
-    if len(a) == len(b):
-        return float(np.mean(np.abs(a - b)))
-    allv = np.sort(np.concatenate([a, b]))  # (N + M,)
-    widths = np.diff(allv)  # (N + M - 1,)
-    fa = np.searchsorted(a, allv[:-1], side="right") / len(a)  # F_a on each interval
-    fb = np.searchsorted(b, allv[:-1], side="right") / len(b)
-    return float(np.sum(np.abs(fa - fb) * widths))
+    from gancourse.divergences.wasserstein import wasserstein_1d  # late: the divergences lab imports toy
+
+    return wasserstein_1d(_as_1d("a", a), _as_1d("b", b))
 
 
 def _mean_distance(x: np.ndarray, y: np.ndarray) -> float:
@@ -151,8 +135,8 @@ def energy_distance(x: Any, y: Any) -> float:
     >= 0 (tiny rounding negatives are clipped) and 0 for identical samples. It is the *square*
     of ``scipy.stats.energy_distance`` in 1D. Cost O(N M d) time, bounded memory.
     """
-    x = _as_points("x", x)
-    y = _as_points("y", y, x.shape[1])
+    x = check_samples("x", x)
+    y = check_samples("y", y, x.shape[1])
     return max(0.0, 2 * _mean_distance(x, y) - _mean_distance(x, x) - _mean_distance(y, y))
 
 
@@ -167,16 +151,13 @@ def random_directions(n: int, dim: int, seed: RngLike = 0) -> np.ndarray:
 def sliced_wasserstein1(x: Any, y: Any, n_projections: int = 128, seed: RngLike = 0) -> float:
     """Sliced W1: ``mean_l W1(<x, theta_l>, <y, theta_l>)`` over seeded random unit directions.
 
-    ``theta_l = random_directions(n_projections, d, seed)``; each 1D W1 is exact
-    (``wasserstein1_1d``). ``x`` (N, d), ``y`` (M, d). (Rabin et al. 2011; Deshpande et al. 2018.)
+    ``theta_l = random_directions(n_projections, d, seed)``; each 1D W1 is exact. ``x`` (N, d),
+    ``y`` (M, d). Computed by ``gancourse.divergences.sliced_wasserstein`` with p = 1.
+    (Rabin et al. 2011; Deshpande et al. 2018.)
     """
-    x = _as_points("x", x)
-    y = _as_points("y", y, x.shape[1])
-    theta = random_directions(n_projections, x.shape[1], seed)  # (L, d)
-    px, py = x @ theta.T, y @ theta.T  # (N, d) @ (d, L) -> (N, L); (M, L)
-    if len(x) == len(y):
-        return float(np.mean(np.abs(np.sort(px, 0) - np.sort(py, 0))))
-    return float(np.mean([wasserstein1_1d(px[:, l], py[:, l]) for l in range(px.shape[1])]))
+    from gancourse.divergences.wasserstein import sliced_wasserstein  # late: see wasserstein1_1d
+
+    return sliced_wasserstein(x, y, n_projections, p=1.0, seed=seed)
 
 
 def toy_metrics(
@@ -201,7 +182,7 @@ def toy_metrics(
     ds = get_dataset(dataset) if isinstance(dataset, str) else dataset
     if not isinstance(ds, ToyDistribution):
         raise TypeError(f"dataset must be a ToyDistribution or a dataset name, got {type(dataset).__name__}")
-    x = _as_points("samples", samples, ds.dim)
+    x = check_samples("samples", samples, ds.dim)
     out: dict[str, Any] = {}
     if isinstance(ds, GaussianMixture):
         out.update(mode_metrics(x, ds.centers, ds.component_stds, n_std=n_std))

@@ -12,6 +12,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from gancourse.errors import check_positive_int
+
 __all__ = ["to_numpy", "make_grid", "show_grid", "plot_curves", "plot_snapshots", "plot_rows"]
 
 
@@ -33,8 +35,7 @@ def make_grid(images: Any, nrow: int = 8, padding: int = 2, pad_value: float = 1
     x = to_numpy(images)
     if x.ndim != 4:
         raise ValueError(f"images must have shape (N, C, H, W), got shape {x.shape}")
-    if isinstance(nrow, bool) or not isinstance(nrow, (int, np.integer)) or nrow < 1:
-        raise ValueError(f"nrow must be a positive integer, got {nrow!r}")
+    nrow = check_positive_int("nrow", nrow)
     lo, hi = value_range
     if not hi > lo:
         raise ValueError(f"value_range must be (low, high) with high > low, got {value_range!r}")
