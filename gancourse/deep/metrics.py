@@ -135,17 +135,26 @@ def classifier_score(x: torch.Tensor, lenet: LeNet | None = None) -> float:
     return inception_score(lenet_probabilities(x, lenet))
 
 
+def _histogram_of(probs: np.ndarray) -> np.ndarray:
+    """Predicted-class shares q (10,) from class probabilities (N, 10): ``q_k = #{argmax = k} / N``."""
+    pred = probs.argmax(axis=1)  # (N,)
+    return np.bincount(pred, minlength=N_CLASSES) / len(pred)
+
+
+def _kl_to_uniform(q: np.ndarray) -> float:
+    return kl_divergence(q, np.full(N_CLASSES, 1.0 / N_CLASSES))
+
+
 def class_histogram(x: torch.Tensor, lenet: LeNet | None = None) -> np.ndarray:
     """Share of images that LeNet assigns to each class: q (10,), ``q_k = #{argmax = k} / N``."""
-    pred = lenet_probabilities(x, lenet).argmax(axis=1)  # (N,)
-    return np.bincount(pred, minlength=N_CLASSES) / len(pred)
+    return _histogram_of(lenet_probabilities(x, lenet))
 
 
 def class_histogram_kl(x: torch.Tensor, lenet: LeNet | None = None) -> float:
     """``KL(q || u) = sum_k q_k log(K q_k) = log K - H(q)`` of the predicted-class histogram q against
     the uniform u over K = 10 classes: 0 when every digit is produced equally often, log(10/m) when
     only m classes are produced (evenly)."""
-    return kl_divergence(class_histogram(x, lenet), np.full(N_CLASSES, 1.0 / N_CLASSES))
+    return _kl_to_uniform(class_histogram(x, lenet))
 
 
 class DomainClassifier(nn.Module):
@@ -307,12 +316,13 @@ def metric_report(
     if len(set(sizes.values())) != 1:
         raise ValueError(f"real_b, fake and untrained_fake must hold the same number of images, got {sizes}")
     model = _lenet(lenet, real_a)
-    f_ref = lenet_features(real_a, model)
-    feats = {k: lenet_features(v, model) for k, v in sets.items()}
+    ref_stats = gaussian_stats(lenet_features(real_a, model))
+    fd = [frechet_distance(*ref_stats, *gaussian_stats(lenet_features(v, model))) for v in sets.values()]
+    probs = [lenet_probabilities(v, model) for v in sets.values()]  # one LeNet pass per set serves both scores
     report: dict = {}
-    add_metric(report, "fd_lenet", *(fd_from_features(f_ref, feats[k]) for k in sets), better="lower")
-    add_metric(report, "classifier_score", *(classifier_score(v, model) for v in sets.values()), better="higher")
-    add_metric(report, "class_histogram_kl", *(class_histogram_kl(v, model) for v in sets.values()), better="lower")
+    add_metric(report, "fd_lenet", *fd, better="lower")
+    add_metric(report, "classifier_score", *(inception_score(p) for p in probs), better="higher")
+    add_metric(report, "class_histogram_kl", *(_kl_to_uniform(_histogram_of(p)) for p in probs), better="lower")
     return report
 
 
