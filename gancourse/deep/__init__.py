@@ -8,7 +8,7 @@ this file imports nothing, so that ``import gancourse.deep`` stays cheap.
 - ``data``, ``idx``: MNIST-5k, the 8x8 digits, the MNIST-M-style domain, checksummed IDX files;
 - ``lenet``: the small LeNet behind the image metrics; ``metrics``: FD-LeNet and friends;
 - ``dcgan``, ``cyclegan``, ``losses``, ``pool``, ``latent``: networks, losses, history pool, latent walks;
-- ``runtime``, ``checkpoint``, ``train_gan``, ``train_cyclegan``: training loops and their plumbing.
+- ``runtime``, ``checkpoint``, ``loop``, ``train_gan``, ``train_cyclegan``: training loops and their plumbing.
 """
 __all__ = [
     "checkpoint",
@@ -19,6 +19,7 @@ __all__ = [
     "idx",
     "latent",
     "lenet",
+    "loop",
     "losses",
     "metrics",
     "pool",

@@ -29,12 +29,11 @@ from pathlib import Path
 import torch
 
 from gancourse.deep.checkpoint import (
-    load_checkpoint,
     rng_state,
-    save_checkpoint,
     set_rng_state,
 )
 from gancourse.deep.cyclegan import PatchDiscriminator, ResnetGenerator
+from gancourse.deep.loop import TrainingLoop
 from gancourse.deep.losses import cycle_loss, d_loss_lsgan, g_loss_lsgan, identity_loss
 from gancourse.deep.pool import ImagePool
 from gancourse.deep.runtime import (
@@ -43,7 +42,6 @@ from gancourse.deep.runtime import (
     autocast,
     check_run_config,
     maybe_compile,
-    progress_bar,
     use_autocast,
     use_compile,
 )
@@ -51,7 +49,6 @@ from gancourse.errors import check_positive, check_positive_int
 
 __all__ = ["CycleGANConfig", "CycleGANTrainer", "cyclegan_preset", "gray_to_rgb", "linear_decay"]
 
-_RESUMABLE_FIELDS = ("steps", "log_every", "sample_every", "checkpoint_every")
 
 
 @dataclass(frozen=True)
@@ -122,8 +119,11 @@ def _set_requires_grad(modules, flag: bool) -> None:
             p.requires_grad_(flag)
 
 
-class CycleGANTrainer:
+class CycleGANTrainer(TrainingLoop):
     """Trains CycleGAN on unpaired images ``a`` (N, 1 or C, S, S) and ``b`` (M, C, S, S) in [-1, 1]."""
+
+    KIND = "cyclegan"
+    POSTFIX = ("loss_g", "cycle", "loss_d_b")
 
     def __init__(self, config: CycleGANConfig, a: torch.Tensor, b: torch.Tensor, device: torch.device | str = "cpu"):
         if not isinstance(config, CycleGANConfig):
@@ -221,37 +221,8 @@ class CycleGANTrainer:
         self.step += 1
         self.history.append(self.step, loss_g, adv, cyc, idt, loss_d_a, loss_d_b, torch.tensor(lr, device=self.device))
 
-    # ------------------------------------------------------------------ the loop
-    def train(self, steps: int | None = None, checkpoint: str | Path | None = None, progress: bool = True) -> dict:
-        """Train until ``self.step == steps`` (default ``config.steps``); return ``history.values``.
-
-        Snapshots ``(step, G_AB(fixed_a), G_BA(fixed_b))`` every ``sample_every``
-        steps and at step ``config.steps``; checkpoints as in :meth:`GANTrainer.train`.
-        """
-        c = self.config
-        target = c.steps if steps is None else int(steps)
-        if target < self.step:
-            raise ValueError(f"steps ({target}) is below the current step {self.step}; nothing to train")
-        for m in (self.G_AB, self.G_BA, self.D_A, self.D_B):
-            m.train()
-        bar = progress_bar(target, self.step, "cyclegan step", progress)
-        try:
-            while self.step < target:
-                self.train_step()
-                bar.update(1)
-                if self.step % c.log_every == 0 or self.step == target:
-                    last = self.history.flush()
-                    bar.set_postfix({k: f"{last[k]:.3g}" for k in ("loss_g", "cycle", "loss_d_b")}, refresh=False)
-                if self.step % c.sample_every == 0 or self.step == c.steps:
-                    self.snapshot()
-                if checkpoint is not None and c.checkpoint_every and self.step % c.checkpoint_every == 0:
-                    self.save(checkpoint)
-        finally:
-            bar.close()
-        self.history.flush()
-        if checkpoint is not None:
-            self.save(checkpoint)
-        return self.history.values
+    def networks(self) -> list[torch.nn.Module]:
+        return [getattr(self, name) for name in self._NETS]
 
     def snapshot(self) -> None:
         """Record ``(step, G_AB(fixed_a), G_BA(fixed_b))`` in ``snapshots``."""
@@ -262,7 +233,7 @@ class CycleGANTrainer:
 
     def state_dict(self) -> dict:
         return {
-            "kind": "cyclegan", "config": dataclasses.asdict(self.config), "step": self.step,
+            "kind": self.KIND, "config": dataclasses.asdict(self.config), "step": self.step,
             **{name: getattr(self, name).state_dict() for name in self._NETS},
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "generator": self.generator.get_state(), "pool_generator": self.pool_generator.get_state(),
@@ -272,19 +243,9 @@ class CycleGANTrainer:
             "snapshots": [[s, x, y] for s, x, y in self.snapshots], "rng": rng_state(),
         }
 
-    def save(self, path: str | Path) -> Path:
-        """Write the whole training state to ``path`` atomically."""
-        return save_checkpoint(path, self.state_dict())
-
     def load(self, path: str | Path) -> "CycleGANTrainer":
         """Restore a state written by :meth:`save`; the configs must agree except on ``steps`` and logging."""
-        state = load_checkpoint(path)
-        if state.get("kind") != "cyclegan":
-            raise ValueError(f"{path} is not a CycleGANTrainer checkpoint (kind {state.get('kind')!r})")
-        ours = dataclasses.asdict(self.config)
-        diff = sorted(k for k in ours if k not in _RESUMABLE_FIELDS and state["config"].get(k) != ours[k])
-        if diff:
-            raise ValueError(f"checkpoint {path} was made with a different config: fields {diff} differ")
+        state = self._read_checkpoint(path)
         self.step = int(state["step"])
         for name in self._NETS:
             getattr(self, name).load_state_dict(state[name])

@@ -27,9 +27,7 @@ from pathlib import Path
 import torch
 
 from gancourse.deep.checkpoint import (
-    load_checkpoint,
     rng_state,
-    save_checkpoint,
     set_rng_state,
 )
 from gancourse.deep.dcgan import (
@@ -38,6 +36,7 @@ from gancourse.deep.dcgan import (
     DCGANGenerator,
     WGANCritic,
 )
+from gancourse.deep.loop import TrainingLoop
 from gancourse.deep.losses import (
     d_loss_bce,
     d_loss_wgan,
@@ -54,7 +53,6 @@ from gancourse.deep.runtime import (
     autocast,
     check_run_config,
     maybe_compile,
-    progress_bar,
     use_autocast,
     use_compile,
 )
@@ -64,8 +62,6 @@ __all__ = ["GANConfig", "GANTrainer", "GAN_LOSSES", "dcgan_preset", "wgan_gp_pre
 
 GAN_LOSSES = ("dcgan", "wgan-gp")
 
-#: fields that may differ between a checkpoint and the config that resumes it (they do not change the run)
-_RESUMABLE_FIELDS = ("steps", "log_every", "sample_every", "checkpoint_every")
 
 
 @dataclass(frozen=True)
@@ -122,8 +118,10 @@ def wgan_gp_preset(smoke: bool = False, **overrides) -> GANConfig:
     return GANConfig(**{**base, **overrides})
 
 
-class GANTrainer:
+class GANTrainer(TrainingLoop):
     """Trains ``G`` and ``D`` on images ``x`` (N, C, S, S) in [-1, 1]; ``history`` and ``snapshots`` record the run."""
+
+    KIND = "gan"
 
     def __init__(self, config: GANConfig, images: torch.Tensor, device: torch.device | str = "cpu"):
         if not isinstance(config, GANConfig):
@@ -228,38 +226,11 @@ class GANTrainer:
         self.step += 1
         self.history.append(self.step, *scalars)
 
-    # ------------------------------------------------------------------ the loop
-    def train(self, steps: int | None = None, checkpoint: str | Path | None = None, progress: bool = True) -> dict:
-        """Train until ``self.step == steps`` (default ``config.steps``); return ``history.values``.
+    def networks(self) -> list[torch.nn.Module]:
+        return [self.G, self.D]
 
-        Snapshots of ``G(fixed_z)`` are taken every ``sample_every`` steps and at
-        step ``config.steps`` (so a run split by a resume records the same ones);
-        with ``checkpoint`` a checkpoint is written there every
-        ``checkpoint_every`` steps (if > 0) and at the end.
-        """
-        c = self.config
-        target = c.steps if steps is None else int(steps)
-        if target < self.step:
-            raise ValueError(f"steps ({target}) is below the current step {self.step}; nothing to train")
-        self.G.train()
-        self.D.train()
-        bar = progress_bar(target, self.step, f"{c.loss} step", progress)
-        try:
-            while self.step < target:
-                self.train_step()
-                bar.update(1)
-                if self.step % c.log_every == 0 or self.step == target:
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in self.history.flush().items()}, refresh=False)
-                if self.step % c.sample_every == 0 or self.step == c.steps:
-                    self.snapshot()
-                if checkpoint is not None and c.checkpoint_every and self.step % c.checkpoint_every == 0:
-                    self.save(checkpoint)
-        finally:
-            bar.close()
-        self.history.flush()
-        if checkpoint is not None:
-            self.save(checkpoint)
-        return self.history.values
+    def progress_label(self) -> str:
+        return f"{self.config.loss} step"
 
     def snapshot(self) -> None:
         """Record ``(step, G(fixed_z))`` in ``snapshots``."""
@@ -297,7 +268,7 @@ class GANTrainer:
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
         return {
-            "kind": "gan", "config": dataclasses.asdict(self.config), "step": self.step,
+            "kind": self.KIND, "config": dataclasses.asdict(self.config), "step": self.step,
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "generator": self.generator.get_state(), "batcher": self.batcher.state_dict(),
@@ -305,19 +276,9 @@ class GANTrainer:
             "snapshots": [[s, x] for s, x in self.snapshots], "rng": rng_state(),
         }
 
-    def save(self, path: str | Path) -> Path:
-        """Write the whole training state to ``path`` atomically."""
-        return save_checkpoint(path, self.state_dict())
-
     def load(self, path: str | Path) -> "GANTrainer":
         """Restore a state written by :meth:`save`; the configs must agree except on ``steps`` and logging."""
-        state = load_checkpoint(path)  # on the CPU; load_state_dict copies to the device
-        if state.get("kind") != "gan":
-            raise ValueError(f"{path} is not a GANTrainer checkpoint (kind {state.get('kind')!r})")
-        ours = dataclasses.asdict(self.config)
-        diff = sorted(k for k in ours if k not in _RESUMABLE_FIELDS and state["config"].get(k) != ours[k])
-        if diff:
-            raise ValueError(f"checkpoint {path} was made with a different config: fields {diff} differ")
+        state = self._read_checkpoint(path)
         self.step = int(state["step"])
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
