@@ -4,6 +4,8 @@ Sub-commands:
   toy       train a NumPy GAN on a toy distribution and report its metrics
   demo      train the recommended recipe on grid25, compare with published rows, write figures
   dynamics  eigenvalues, verdict and a simulated run of a method on the Dirac-GAN or the xy game
+  homework  list homework sets, write student or instructor versions, build a Gradescope autograder
+  grade     grade a submission, or a folder of them, in a sandbox
 """
 from __future__ import annotations
 
@@ -131,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-gif", action="store_true", help="skip the training animation")
 
     _add_dynamics_parser(sub)
+    from gancourse.grading.commands import add_parsers
+
+    add_parsers(sub)
     return parser
 
 
@@ -269,6 +274,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_toy(args)
         if args.command == "dynamics":
             return _cmd_dynamics(args, parser)
+        if args.command in ("homework", "grade"):
+            from gancourse.grading.commands import run_grade, run_homework
+
+            return (run_homework if args.command == "homework" else run_grade)(args)
         return _cmd_demo(args)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"gancourse {args.command}: error: {exc}", file=sys.stderr)
