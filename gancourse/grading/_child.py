@@ -94,7 +94,8 @@ def decode_case(arrays) -> dict:
             exprs.setdefault(expr, {})[arr_name] = np.array(value)
     for name, parts in exprs.items():
         source = parts.pop("__source__")
-        case[name] = eval(source, {"np": np, "__builtins__": __builtins__}, dict(parts))  # noqa: S307 (the grader's own source)
+        scope = {"np": np, "__builtins__": __builtins__, **parts}
+        case[name] = eval(source, scope)  # noqa: S307 -- the instructor's source, evaluated on both sides
     return case
 
 
@@ -338,7 +339,9 @@ def supervise(workdir: str) -> dict:
 _PROCESS_EVENTS = {"os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn", "os.system",
                    "subprocess.Popen", "pty.spawn", "os.startfile", "_posixsubprocess.fork_exec"}
 _SIGNAL_EVENTS = {"os.kill", "os.killpg", "signal.pthread_kill", "os.pidfd_open"}
-_DENIED_PREFIXES = ("socket.", "ctypes.", "resource.", "winreg.", "os.setuid", "os.setgid", "os.setre", "os.setres",
+_DENIED_IMPORTS = {"_posixsubprocess", "ctypes", "_ctypes", "cffi", "_cffi_backend", "_xxsubinterpreters",
+                   "_xxinterpchannels", "_testcapi", "_testinternalcapi"}
+_DENIED_PREFIXES = ("socket.", "ctypes.", "gc.get_", "resource.", "winreg.", "os.setuid", "os.setgid", "os.setre", "os.setres",
                     "os.chroot", "sys.remote_exec")
 
 
@@ -423,6 +426,22 @@ def _set_limits(config: dict) -> None:
 
 
 def _install_audit_hook(protected: list[str], allowed_files: set[str]) -> None:
+    """No processes, network, signals, ctypes or rlimits; reference use ends the worker. Cannot be removed.
+
+    The modules that reach the system around those events are dropped from ``sys.modules`` first, so that graded
+    code has to import them again, which the hook refuses (objects already holding them keep working).
+    """
+    import _posixsubprocess
+    import subprocess  # importable afterwards (numpy.testing needs it), but it can no longer start anything
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("graded code may not start processes")
+
+    _posixsubprocess.fork_exec = refuse  # the one way to a new process that raises no audit event
+    subprocess._fork_exec = refuse
+    for name in list(sys.modules):
+        if name.split(".")[0] in _DENIED_IMPORTS:
+            del sys.modules[name]
     me = os.getpid()
     roots = tuple(os.path.join(os.path.realpath(p), "") for p in protected)
 
@@ -437,6 +456,8 @@ def _install_audit_hook(protected: list[str], allowed_files: set[str]) -> None:
             name = args[0] if args else ""
             if isinstance(name, str) and (name == "gancourse" or name.startswith("gancourse.")):
                 reference_use(f"imported {name}")
+            if isinstance(name, str) and name.split(".")[0] in _DENIED_IMPORTS:
+                raise ImportError(f"graded code may not import {name}")
         elif event == "open":
             path = args[0] if args else None
             if isinstance(path, bytes):
