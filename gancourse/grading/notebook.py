@@ -109,3 +109,40 @@ def first_heading(nb: dict) -> str | None:
             if m:
                 return m.group(1).strip()
     return None
+
+
+def _defined_functions(source: str) -> set[str]:
+    return set(re.findall(r"^\s*def\s+([A-Za-z_]\w*)\s*\(", source, re.M))
+
+
+def fill_in(student_nb: dict, instructor_nb: dict, names: set[str] | None = None) -> dict:
+    """A student notebook with the instructor's solutions put back into the cells that define ``names``.
+
+    The k-th placeholder of the student version is the k-th solution region of the instructor notebook (code cells,
+    in order). ``names=None`` fills every cell. This is how the tests complete a generated student version, and how
+    a TA can see the score of a partly answered notebook.
+    """
+    solutions = []
+    for i, cell in enumerate(instructor_nb.get("cells", [])):
+        if cell.get("cell_type") != "code":
+            continue
+        lines = cell_source(cell).splitlines(keepends=True)
+        for first, last in _regions(lines, BEGIN_SOLUTION, END_SOLUTION, f"cell {i + 1}"):
+            solutions.append("".join(lines[first + 1:last]))
+    out = copy.deepcopy(student_nb)
+    k = 0
+    for cell in out.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell_source(cell)
+        wanted = names is None or bool(_defined_functions(source) & set(names))
+        lines = source.splitlines(keepends=True)
+        for j, line in enumerate(lines):
+            if line.strip() == CODE_PLACEHOLDER:
+                if k >= len(solutions):
+                    raise MarkerError("the student notebook has more placeholders than the instructor has solutions")
+                if wanted:
+                    lines[j] = solutions[k] if solutions[k].endswith("\n") else solutions[k] + "\n"
+                k += 1
+        cell["source"] = "".join(lines)
+    return out
