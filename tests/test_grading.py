@@ -190,6 +190,14 @@ def test_sandbox_user_network_and_protected_files(tmp_path):
     assert run.reference_use is not None and run.answers == [None]
 
 
+@pytest.mark.skipif(not privileged(), reason="user isolation needs root")
+def test_without_namespaces_the_grader_says_what_is_missing(tmp_path):
+    src = "import os\nimport numpy as np\n\ndef f(x):\n    return np.array(os.getuid())\n"
+    run = run_question(src, "f", [{"x": 1.0}], namespaces=False)
+    assert run.isolation_note is not None and "no mount or network namespaces" in run.isolation_note
+    assert run.answers[0] is not None  # grading still works
+
+
 def test_unisolated_mode_keeps_the_hook_and_the_cleanup(tmp_path):
     """What an ordinary user gets: the same refusals, as the same user."""
     src = ("import os\n\ndef f(x):\n    try:\n        os.system('sleep 987.5 &')\n        return 1.0\n"

@@ -16,7 +16,7 @@ from typing import Any
 
 from gancourse.grading.extract import SubmissionError
 from gancourse.grading.grader import grade_homework
-from gancourse.grading.registry import Homework
+from gancourse.grading.registry import Homework, load_questions
 from gancourse.toy.checkpoint import atomic_write
 
 __all__ = ["find_submissions", "grade_folder"]
@@ -64,10 +64,11 @@ def grade_folder(hw: Homework, folder: Path, out: Path, *, jobs: int | None = No
     out.mkdir(parents=True, exist_ok=True)
     jobs = max(1, jobs or os.cpu_count() or 1)
     rows: dict[str, dict[str, Any]] = {}
+    questions = load_questions(hw)
 
     def one(name: str, path: Path) -> dict[str, Any]:
         try:
-            return grade_homework(hw, path, seed=seed)
+            return grade_homework(hw, path, seed=seed, questions=questions)
         except SubmissionError as exc:  # unreadable: a zero with the reason, the batch goes on
             return {"score": 0.0, "max_score": hw.max_score, "execution_time": 0.0, "output": str(exc),
                     "tests": [], "error": str(exc)}

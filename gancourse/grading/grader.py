@@ -68,7 +68,7 @@ def _case_result(spec: QuestionSpec, solution, case: dict, answer, error: str | 
 
 
 def _grade_question(spec: QuestionSpec, solution, source: str, seed: int, index: int,
-                    protected: list[Path]) -> tuple[float, list[str]]:
+                    protected: list[Path], notes: set[str]) -> tuple[float, list[str]]:
     public = spec.cases(np.random.default_rng(PUBLIC_SEED))[:1] if spec.public else []
     hidden = spec.cases(np.random.default_rng([seed, index]))
     cases = public + hidden
@@ -76,6 +76,8 @@ def _grade_question(spec: QuestionSpec, solution, source: str, seed: int, index:
                                       cpu_seconds=spec.cpu_seconds, memory_mb=spec.memory_mb, protected=protected)
     if run.status.get("setup_error"):
         raise RuntimeError(run.status["setup_error"])
+    if run.isolation_note:
+        notes.add(f"sandbox: {run.isolation_note}")
     if run.reference_use:
         return 0.0, [f"0 points: reference use ({run.reference_use}); the graded code must be your own"]
     ended = run.ended_early
@@ -101,13 +103,18 @@ def _grade_question(spec: QuestionSpec, solution, source: str, seed: int, index:
     return spec.points * earned, lines
 
 
-def grade_homework(hw: Homework, submission: str | Path, *, seed: int | None = None) -> dict[str, Any]:
-    """Gradescope results for one submission of ``hw`` (raises ``SubmissionError`` if it cannot be read)."""
+def grade_homework(hw: Homework, submission: str | Path, *, seed: int | None = None,
+                   questions: list | None = None) -> dict[str, Any]:
+    """Gradescope results for one submission of ``hw`` (raises ``SubmissionError`` if it cannot be read).
+
+    ``questions`` (from ``load_questions(hw)``) saves rebuilding them for every submission of a batch.
+    """
     start = time.monotonic()
     sub = read_submission(submission)
-    questions = load_questions(hw)
+    questions = load_questions(hw) if questions is None else questions
     seed = secrets.randbits(63) if seed is None else int(seed)
     protected = protected_paths(hw)
+    notes: set[str] = set()
     tests = []
     for index, (spec, solution) in enumerate(questions):
         extraction = sub.extract(spec.name)
@@ -116,12 +123,12 @@ def grade_homework(hw: Homework, submission: str | Path, *, seed: int | None = N
                    if extraction.reference_use else f"0 points: {extraction.note}")
             score, lines = 0.0, [why]
         else:
-            score, lines = _grade_question(spec, solution, extraction.source, seed, index, protected)
+            score, lines = _grade_question(spec, solution, extraction.source, seed, index, protected, notes)
         tests.append({"name": spec.name, "score": _round(score), "max_score": _round(spec.points),
                       "output": "\n".join(lines), "visibility": "visible"})
     total = sum(t["score"] for t in tests)
     summary = [f"{hw.id} ({hw.title}): {_round(total):g} of {hw.max_score:g} points"]
-    summary += [f"note: {s}" for s in sub.skipped]
+    summary += [f"note: {s}" for s in sub.skipped] + sorted(notes)
     return {"score": _round(total), "max_score": _round(hw.max_score),
             "execution_time": _round(time.monotonic() - start), "output": "\n".join(summary),
             "visibility": "visible", "tests": tests}

@@ -59,6 +59,14 @@ class SandboxResult:
         return why
 
     @property
+    def isolation_note(self) -> str | None:
+        """Which protection this machine could not give (no namespaces in an unprivileged container), if any."""
+        head = self.status.get("output_head", "")
+        if _child.LIMITED not in head:
+            return None
+        return head.split(_child.LIMITED, 1)[1].splitlines()[0]
+
+    @property
     def ended_early(self) -> str | None:
         """A one-line reason the worker stopped before finishing every case, or None."""
         s = self.status
@@ -123,10 +131,13 @@ def run_question(
     memory_mb: int = 2048,
     protected: list[Path] | tuple[Path, ...] = (),
     isolate_user: bool | None = None,
+    namespaces: bool = True,
 ) -> SandboxResult:
     """Call ``name`` (defined by ``source``) on each case in a sandboxed child; see the module docstring.
 
-    The wall-clock limit is twice the CPU limit plus the framework's import time.
+    The wall-clock limit is twice the CPU limit plus the framework's import time. ``isolate_user`` (default: when
+    root) runs the code as a fresh user id; ``namespaces=False`` skips the mount and network namespaces, as on a
+    machine that does not allow them (the result then carries an ``isolation_note``).
     """
     isolate_user = privileged() if isolate_user is None else isolate_user
     if isolate_user and not privileged():
@@ -142,7 +153,7 @@ def run_question(
         (workdir / "submission.py").write_text(source, encoding="utf-8")
         config = {"name": name, "n_cases": len(cases), "framework": framework, "grad_wrt": list(grad_wrt),
                   "cpu_seconds": cpu_seconds, "memory_mb": memory_mb, "wall_seconds": wall, "uid": uid,
-                  "protected": [str(Path(p).resolve()) for p in protected]}
+                  "protected": [str(Path(p).resolve()) for p in protected], "namespaces": namespaces}
         (workdir / "config.json").write_text(json.dumps(config), encoding="utf-8")
         if uid is not None:
             for path in (workdir, *workdir.iterdir()):

@@ -10,6 +10,7 @@ per-run seed (and once with seed 0 for the public case). See ``notebooks/homewor
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +71,7 @@ class QuestionSpec:
 
 
 _collected: list[QuestionSpec] = []
+_collecting_lock = threading.RLock()  # batch grading loads questions from several threads
 
 
 def question(
@@ -99,10 +101,14 @@ class collecting:
     """Context manager: the questions declared inside it (``with collecting() as specs: exec(...)``)."""
 
     def __enter__(self) -> list[QuestionSpec]:
+        _collecting_lock.acquire()
         self._before = len(_collected)
         self.specs: list[QuestionSpec] = []
         return self.specs
 
     def __exit__(self, *exc) -> None:
-        self.specs.extend(_collected[self._before:])
-        del _collected[self._before:]
+        try:
+            self.specs.extend(_collected[self._before:])
+            del _collected[self._before:]
+        finally:
+            _collecting_lock.release()
