@@ -97,3 +97,20 @@ def test_gradescope_zip_has_setup_and_run_autograder(homework, tmp_path):
         names = set(z.namelist())
         assert {"setup.sh", "run_autograder", f"homework/{hw.path.name}"} <= names
         assert z.getinfo("run_autograder").external_attr >> 16 & 0o111
+
+
+def test_penalty_without_double_backprop_loses_its_points_with_a_hint(tmp_path):
+    hw = next(h for h in SETS if h.id == "hw5")
+    instructor = json.loads(hw.path.read_text())
+    from gancourse.grading.notebook import student_version
+
+    done = fill_in(student_version(instructor), instructor)
+    text = json.dumps(done)
+    assert "create_graph=True" in text
+    broken = tmp_path / "no_create_graph.ipynb"
+    broken.write_text(text.replace("create_graph=True", "create_graph=False"))
+    result = grade_homework(hw, broken)
+    tests = {t["name"]: t for t in result["tests"]}
+    assert tests["gradient_penalty"]["score"] == 0.0
+    assert "create_graph=True" in tests["gradient_penalty"]["output"]
+    assert result["score"] == hw.max_score - tests["gradient_penalty"]["max_score"]

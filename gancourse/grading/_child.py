@@ -35,6 +35,11 @@ OUTPUT_HEAD = 4096  # bytes of the submission's stdout/stderr kept for the repor
 LIMITED = "gancourse sandbox: isolation limited: "  # how the worker tells the grader that a protection is missing
 
 _SCALAR_TAGS = {"f": float, "i": int, "b": bool}
+UNGRADABLE = "ungradable answer: "  # prefix of the grader's own objections to an answer (not the student's error)
+
+
+class UngradableAnswer(TypeError):
+    """The function returned, but its answer is not something the grader can compare."""
 
 
 # --- the conventions shared with the grader --------------------------------------------------------------------
@@ -108,7 +113,7 @@ def _to_numpy(value):
         value = value.detach().cpu().numpy()
     arr = np.array(value, copy=True, subok=False)
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"not a numeric array: got {type(value).__name__} with dtype {arr.dtype}")
+        raise UngradableAnswer(f"not a numeric array: got {type(value).__name__} with dtype {arr.dtype}")
     return arr
 
 
@@ -119,7 +124,7 @@ def flatten_output(value) -> tuple[str, dict]:
     if isinstance(value, dict):
         keys = list(value)
         if not all(isinstance(k, str) for k in keys):
-            raise TypeError("a dict answer needs string keys")
+            raise UngradableAnswer("a dict answer needs string keys")
         return "dict:" + ",".join(sorted(keys)), {f"[{k!r}]": _to_numpy(value[k]) for k in sorted(keys)}
     return "array", {"": _to_numpy(value)}
 
@@ -163,8 +168,10 @@ def call(fn, case: dict, framework: str = "numpy", grad_wrt: tuple = ()) -> tupl
     structure, flat = flatten_output(value)
     if grad_wrt:
         if not all(isinstance(p, torch.Tensor) and p.requires_grad for p in parts):
-            raise TypeError("the answer must be a tensor that depends on the inputs through autograd "
-                            f"(it is differentiated with respect to {', '.join(grad_wrt)})")
+            raise UngradableAnswer(
+                "the answer must be a tensor that depends on the inputs through autograd (it is differentiated "
+                f"with respect to {', '.join(grad_wrt)}); a gradient inside the formula needs "
+                "torch.autograd.grad(..., create_graph=True), and .item() or .detach() cut the graph")
         total = sum((p * torch.from_numpy(cotangent(tuple(p.shape), i)).to(p.dtype)).sum() for i, p in enumerate(parts))
         grads = torch.autograd.grad(total, [args[k] for k in grad_wrt], allow_unused=True)
         for k, g in zip(grad_wrt, grads):
@@ -546,7 +553,8 @@ def _worker(workdir: str, config: dict, out_fd: int, libc) -> None:
                 np.savez(f, **payload)
             os.replace(f"out_{i}.npz.tmp", f"out_{i}.npz")
         except BaseException as exc:  # noqa: BLE001 -- SystemExit and KeyboardInterrupt are the case's failure too
-            _write_error(i, f"{type(exc).__name__}: {exc}")
+            kind = UNGRADABLE if isinstance(exc, UngradableAnswer) else f"{type(exc).__name__}: "
+            _write_error(i, f"{kind}{exc}")
 
 
 def _write_error(i: int, text: str) -> None:

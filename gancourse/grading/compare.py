@@ -65,7 +65,7 @@ def _compare_array(key: str, exp: np.ndarray, got: np.ndarray, rtol: float, atol
         idx = np.unravel_index(int(np.argmax(err)), err.shape) if err.ndim else ()
         rel = err[idx] / max(abs(float(e[idx])), 1e-300)
     where = f" at index {tuple(int(i) for i in idx)}" if idx else ""
-    return CaseResult(False, "wrong values",
+    return CaseResult(False, "wrong gradient" if key.startswith("d/d") else "wrong values",
                       f"{what}: {int((~ok).sum())} of {ok.size} values are off; the largest error is "
                       f"{float(err[idx]):.3g} (relative {rel:.3g}){where}, tolerance rtol={rtol:g}, atol={atol:g}")
 

@@ -49,6 +49,8 @@ def _case_result(spec: QuestionSpec, solution, case: dict, answer, error: str | 
                  ended: str | None) -> tuple[float, CaseResult]:
     """(fraction earned, result) of one case."""
     if answer is None:
+        if error and error.startswith(_child.UNGRADABLE):
+            return 0.0, CaseResult(False, "ungradable answer", error[len(_child.UNGRADABLE):].strip())
         if error:
             return 0.0, CaseResult(False, "raised " + error.split(":", 1)[0].strip(), "it raised " + error.strip())
         return 0.0, CaseResult(False, "no answer", f"no answer: {ended or 'the process ended before this case'}")
