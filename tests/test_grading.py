@@ -96,6 +96,19 @@ def test_extraction_keeps_only_what_the_function_needs(tmp_path):
     assert "default_rng" not in ex.source
 
 
+def test_local_names_do_not_pull_in_top_level_definitions(homework, tmp_path):
+    """A loop variable ``_`` or a parameter ``np`` is local: the top-level ``def _`` (which uses the course) and the
+    top-level ``x`` are not part of the graded code."""
+    path = write(tmp_path / "s.py", (
+        "import numpy as np\nfrom gancourse.nn import MLP\nx = MLP\n\n\ndef _(rng):\n    return MLP\n\n\n"
+        "def soft_clip(x, c):\n    out = x\n    for _ in range(1):\n        out = c * np.tanh(x / c)\n    return out\n"
+        + SOLUTION.split("def moments", 1)[0].replace("import numpy as np", "") + "def moments(x):\n"
+        "    return x.mean(0), x.var(0)\n"))
+    ex = read_submission(path).extract("soft_clip")
+    assert ex.source is not None and "MLP" not in ex.source
+    assert grade("hw0", path, seed=2)["score"] == 5.0
+
+
 def test_a_cell_that_does_not_parse_loses_only_itself(homework, tmp_path):
     nb = json.loads((homework / "hw0_fixture.ipynb").read_text())
     nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,

@@ -63,11 +63,12 @@ def _compare_array(key: str, exp: np.ndarray, got: np.ndarray, rtol: float, atol
         err = np.where(ok, 0.0, np.abs(g - e))
         err = np.where(np.isnan(err), np.inf, err)
         idx = np.unravel_index(int(np.argmax(err)), err.shape) if err.ndim else ()
-        rel = err[idx] / max(abs(float(e[idx])), 1e-300)
+        scale = abs(float(e[idx]))
     where = f" at index {tuple(int(i) for i in idx)}" if idx else ""
+    relative = f" (relative {float(err[idx]) / scale:.3g})" if scale > 0 and np.isfinite(scale) else ""
     return CaseResult(False, "wrong gradient" if key.startswith("d/d") else "wrong values",
                       f"{what}: {int((~ok).sum())} of {ok.size} values are off; the largest error is "
-                      f"{float(err[idx]):.3g} (relative {rel:.3g}){where}, tolerance rtol={rtol:g}, atol={atol:g}")
+                      f"{float(err[idx]):.3g}{relative}{where}, tolerance rtol={rtol:g}, atol={atol:g}")
 
 
 def compare_answers(expected: tuple[str, dict], got: tuple[str, dict], rtol: float, atol: float) -> CaseResult:

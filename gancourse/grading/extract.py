@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import symtable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,10 +103,22 @@ def _is_literal(node: ast.expr) -> bool:
     return True
 
 
+def _global_names(table: symtable.SymbolTable) -> set[str]:
+    """Names a scope (and the scopes inside it) looks up in the module: not parameters, locals or loop variables."""
+    names = {sym.get_name() for sym in table.get_symbols() if sym.is_global() and sym.is_referenced()}
+    for child in table.get_children():
+        names |= _global_names(child)
+    return names
+
+
 def _names_used(node: ast.stmt) -> set[str]:
+    """The module-level names a top-level statement needs (decorators, defaults, and the body's global names)."""
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         return set()
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    top = symtable.symtable(ast.unparse(node), "<submission>", "exec")
+    own = {node.name} if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else set()
+    used = {sym.get_name() for sym in top.get_symbols() if sym.is_referenced()}
+    return (used | _global_names(top)) - own
 
 
 _COURSE_STRING = re.compile(r"^\s*gancourse(\.[\w.]*)?\s*$|gancourse[/\\]")

@@ -94,7 +94,7 @@ def _grade_question(spec: QuestionSpec, solution, source: str, seed: int, index:
     line = f"hidden cases: {passed} of {len(hidden_results)} passed"
     problems = Counter(r.problem for _, r in hidden_results if not r.passed)
     if problems:
-        line += " (" + ", ".join(f"{n} {p}" for p, n in problems.most_common()) + ")"
+        line += " (" + ", ".join(f"{p}: {n}" for p, n in problems.most_common()) + ")"
     lines.append(line)
     if spec.score is not None:  # an outcome: its scorer's message is about the student's own model
         lines.extend(f"  {r.detail}" for _, r in hidden_results if r.detail)

@@ -80,26 +80,26 @@ def student_version(nb: dict) -> dict:
     return out
 
 
-def hidden_test_sources(nb: dict) -> list[str]:
-    """The code inside every hidden-tests region, in order."""
+def _region_texts(nb: dict, begin: str, end: str, *, code_only: bool = True) -> list[str]:
+    """The text strictly between each ``begin``/``end`` pair of the notebook, in order."""
     out = []
     for i, cell in enumerate(nb.get("cells", [])):
-        if cell.get("cell_type") != "code":
+        if code_only and cell.get("cell_type") != "code":
             continue
         lines = cell_source(cell).splitlines(keepends=True)
-        for first, last in _regions(lines, BEGIN_HIDDEN, END_HIDDEN, f"cell {i + 1}"):
-            out.append("".join(lines[first + 1:last]))
+        out.extend("".join(lines[first + 1:last]) for first, last in _regions(lines, begin, end, f"cell {i + 1}"))
     return out
+
+
+def hidden_test_sources(nb: dict) -> list[str]:
+    """The code inside every hidden-tests region, in order."""
+    return _region_texts(nb, BEGIN_HIDDEN, END_HIDDEN)
 
 
 def solution_lines(nb: dict) -> list[str]:
     """The non-blank lines inside solution regions (a student version must contain none of the distinctive ones)."""
-    out = []
-    for i, cell in enumerate(nb.get("cells", [])):
-        lines = cell_source(cell).splitlines()
-        for first, last in _regions(lines, BEGIN_SOLUTION, END_SOLUTION, f"cell {i + 1}"):
-            out.extend(line.strip() for line in lines[first + 1:last] if line.strip())
-    return out
+    texts = _region_texts(nb, BEGIN_SOLUTION, END_SOLUTION, code_only=False)
+    return [line.strip() for text in texts for line in text.splitlines() if line.strip()]
 
 
 def first_heading(nb: dict) -> str | None:
@@ -122,13 +122,7 @@ def fill_in(student_nb: dict, instructor_nb: dict, names: set[str] | None = None
     in order). ``names=None`` fills every cell. This is how the tests complete a generated student version, and how
     a TA can see the score of a partly answered notebook.
     """
-    solutions = []
-    for i, cell in enumerate(instructor_nb.get("cells", [])):
-        if cell.get("cell_type") != "code":
-            continue
-        lines = cell_source(cell).splitlines(keepends=True)
-        for first, last in _regions(lines, BEGIN_SOLUTION, END_SOLUTION, f"cell {i + 1}"):
-            solutions.append("".join(lines[first + 1:last]))
+    solutions = _region_texts(instructor_nb, BEGIN_SOLUTION, END_SOLUTION)
     out = copy.deepcopy(student_nb)
     k = 0
     for cell in out.get("cells", []):
