@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--compile", action="store_true", help="also time with torch.compile (CUDA only)")
     args = parser.parse_args(argv)
-    device = select_device(args.device)
+    device = select_device(args.device, verbose=False)  # stdout carries only the JSON
     steps = args.steps or (20 if device.type == "cpu" else 200)
     n = 2048
     images1 = torch.rand(n, 1, 32, 32) * 2 - 1
