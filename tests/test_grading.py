@@ -121,6 +121,14 @@ def test_a_cell_that_does_not_parse_loses_only_itself(homework, tmp_path):
     assert "SyntaxError" in result["output"]
 
 
+def test_imports_come_before_the_definitions_that_use_them(homework, tmp_path):
+    """numpy imported again in a later cell, and used in a default argument: the def must still see it."""
+    path = write(tmp_path / "s.py", "def soft_clip(x, c, dtype=np.float64):\n    return (c * np.tanh(x / c)).astype(dtype)\n"
+                 "\n\nimport numpy as np\n" + SOLUTION.split("def moments", 1)[0].split("def soft_clip")[0]
+                 + "def moments(x):\n    return x.mean(0), x.var(0)\n")
+    assert grade("hw0", path, seed=4)["score"] == 5.0
+
+
 def test_last_definition_wins_and_missing_function_is_named(homework, tmp_path):
     path = write(tmp_path / "s.py", SOLUTION + "\n\ndef soft_clip(x, c):\n    return x\n")
     result = grade("hw0", path, seed=3)

@@ -86,7 +86,8 @@ class Submission:
         if why:
             return Extraction(None, reference_use=why)
         order = {id(s): i for i, s in enumerate(self.statements)}
-        keep.sort(key=lambda s: order[id(s)])
+        # imports first (a default argument or decorator may use them when the def runs), then in notebook order
+        keep.sort(key=lambda s: (not isinstance(s, (ast.Import, ast.ImportFrom)), order[id(s)]))
         future = "from __future__ import annotations\n"
         return Extraction(future + "\n\n".join(ast.unparse(s) for s in keep if not _is_future(s)) + "\n")
 

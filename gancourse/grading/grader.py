@@ -64,7 +64,8 @@ def _case_result(spec: QuestionSpec, solution, case: dict, answer, error: str | 
             fraction = min(1.0, max(0.0, float(fraction)))
         except Exception as exc:  # noqa: BLE001 -- the scorer rejects a malformed answer
             return 0.0, CaseResult(False, "unscorable", f"the answer could not be scored: {exc}")
-        return fraction, CaseResult(fraction >= 1.0, "" if fraction >= 1.0 else "partial", message)
+        problem = "" if fraction >= 1.0 else "partial credit" if fraction > 0 else "no credit"
+        return fraction, CaseResult(fraction >= 1.0, problem, message)
     res = compare_answers(_reference(spec, solution, case), answer, spec.rtol, spec.atol)
     return (1.0 if res.passed else 0.0), res
 
@@ -97,7 +98,7 @@ def _grade_question(spec: QuestionSpec, solution, source: str, seed: int, index:
         line += " (" + ", ".join(f"{p}: {n}" for p, n in problems.most_common()) + ")"
     lines.append(line)
     if spec.score is not None:  # an outcome: its scorer's message is about the student's own model
-        lines.extend(f"  {r.detail}" for _, r in hidden_results if r.detail)
+        lines.extend(dict.fromkeys(f"  {r.detail}" for _, r in hidden_results if r.detail))
     if ended and not all(r.passed for _, r in results):
         lines.append(f"note: {ended}")
     if run.status.get("output_bytes", 0) > _child.OUTPUT_HEAD:
