@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from gancourse.cli import main
-from gancourse.grading import _child
+from gancourse.grading import _child, protocol
 from gancourse.grading.extract import SubmissionError, read_submission
 from gancourse.grading.grader import grade
 from gancourse.grading.notebook import MarkerError, student_version
@@ -188,7 +188,7 @@ def test_case_encoding_round_trips_types_and_functions():
 
     case = {"x": np.arange(6.0).reshape(2, 3), "n": 3, "a": 0.5, "flag": True, "name": "ring8",
             "f": Expr("lambda v: np.sum(A * v)", A=np.ones(3)), "_secret": 42}
-    back = _child.decode_case(_child.encode_case(case))
+    back = protocol.decode_case(protocol.encode_case(case))
     assert set(back) == {"x", "n", "a", "flag", "name", "f"}
     assert type(back["n"]) is int and type(back["a"]) is float and back["flag"] is True and back["name"] == "ring8"
     assert np.array_equal(back["x"], case["x"]) and back["f"](np.arange(3.0)) == 3.0
@@ -196,14 +196,15 @@ def test_case_encoding_round_trips_types_and_functions():
 
 def test_sandbox_user_network_and_protected_files(tmp_path):
     secret = write(tmp_path / "secret" / "key.txt", "the key")
-    src = ("import os\nimport numpy as np\nimport socket\n\ndef probe(x):\n"
+    src = ("import os\nimport sys\nimport numpy as np\nimport socket\n\ndef probe(x):\n"
            "    try:\n        socket.socket().connect(('127.0.0.1', 9))\n        net = 1\n    except Exception:\n"
            "        net = 0\n"
-           f"    return np.array([os.getuid(), net, int(os.path.exists({str(secret)!r}))])\n")
+           "    course = int(any(m.split('.')[0] == 'gancourse' for m in sys.modules))\n"
+           f"    return np.array([os.getuid(), net, int(os.path.exists({str(secret)!r})), course])\n")
     run = run_question(src, "probe", [{"x": 1.0}], protected=[secret.parent])
     (structure, arrays), = run.answers
-    uid, net, visible = arrays[""]
-    assert net == 0
+    uid, net, visible, course = arrays[""]
+    assert net == 0 and course == 0  # no network, and no module of the course is loaded in the sandbox
     if privileged():
         assert uid != 0 and visible == 0  # another user, and the protected folder is an empty mount
     src = f"def probe(x):\n    return open({str(secret)!r}).read()\n"

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gancourse.grading import _child
+from gancourse.grading import protocol
 from gancourse.grading.compare import CaseResult, compare_answers
 from gancourse.grading.extract import read_submission
 from gancourse.grading.registry import Homework, get_homework, load_questions
@@ -38,25 +38,25 @@ def _round(x: float) -> float:
 
 def _same_inputs(case: dict) -> dict:
     """The inputs exactly as the sandbox sees them (scalars typed, Expr evaluated, fresh copies)."""
-    return _child.decode_case(_child.encode_case(case))
+    return protocol.decode_case(protocol.encode_case(case))
 
 
 def _reference(spec: QuestionSpec, solution, case: dict):
-    return _child.call(solution, _same_inputs(case), spec.framework, spec.grad_wrt)
+    return protocol.call(solution, _same_inputs(case), spec.framework, spec.grad_wrt)
 
 
 def _case_result(spec: QuestionSpec, solution, case: dict, answer, error: str | None,
                  ended: str | None) -> tuple[float, CaseResult]:
     """(fraction earned, result) of one case."""
     if answer is None:
-        if error and error.startswith(_child.UNGRADABLE):
-            return 0.0, CaseResult(False, "ungradable answer", error[len(_child.UNGRADABLE):].strip())
+        if error and error.startswith(protocol.UNGRADABLE):
+            return 0.0, CaseResult(False, "ungradable answer", error[len(protocol.UNGRADABLE):].strip())
         if error:
             return 0.0, CaseResult(False, "raised " + error.split(":", 1)[0].strip(), "it raised " + error.strip())
         return 0.0, CaseResult(False, "no answer", f"no answer: {ended or 'the process ended before this case'}")
     if spec.score is not None:
         try:
-            value = _child.unflatten_output(*answer)
+            value = protocol.unflatten_output(*answer)
         except (KeyError, ValueError):
             return 0.0, CaseResult(False, "wrong structure", "the answer has an unexpected structure")
         try:
@@ -101,7 +101,7 @@ def _grade_question(spec: QuestionSpec, solution, source: str, seed: int, index:
         lines.extend(dict.fromkeys(f"  {r.detail}" for _, r in hidden_results if r.detail))
     if ended and not all(r.passed for _, r in results):
         lines.append(f"note: {ended}")
-    if run.status.get("output_bytes", 0) > _child.OUTPUT_HEAD:
+    if run.status.get("output_bytes", 0) > protocol.OUTPUT_HEAD:
         lines.append(f"note: the function printed {run.status['output_bytes']:,} bytes; only the start was kept")
     return spec.points * earned, lines
 

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from gancourse.grading import _child
+from gancourse.grading import protocol
 
 __all__ = ["SandboxResult", "run_question", "CHILD_SCRIPT", "privileged"]
 
-CHILD_SCRIPT = Path(_child.__file__).resolve()
+CHILD_SCRIPT = Path(__file__).resolve().with_name("_child.py")
 MAX_ANSWER_BYTES = 256 << 20
 _PASS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LD_LIBRARY_PATH", "SYSTEMROOT")
 _UID_RANGE = (1_500_000_000, 1_600_000_000)
@@ -51,7 +51,7 @@ class SandboxResult:
     @property
     def reference_use(self) -> str | None:
         """Why the question earns nothing, if the graded code used the course's implementation."""
-        if self.status.get("exit_code") != _child.REFERENCE_EXIT:
+        if self.status.get("exit_code") != protocol.REFERENCE_EXIT:
             return None
         head = self.status.get("output_head", "")
         marker = "gancourse sandbox: reference use: "
@@ -62,9 +62,9 @@ class SandboxResult:
     def isolation_note(self) -> str | None:
         """Which protection this machine could not give (no namespaces in an unprivileged container), if any."""
         head = self.status.get("output_head", "")
-        if _child.LIMITED not in head:
+        if protocol.LIMITED not in head:
             return None
-        return head.split(_child.LIMITED, 1)[1].splitlines()[0]
+        return head.split(protocol.LIMITED, 1)[1].splitlines()[0]
 
     @property
     def ended_early(self) -> str | None:
@@ -148,7 +148,7 @@ def run_question(
     try:
         encoded = {}
         for i, case in enumerate(cases):
-            encoded.update({f"{i}__{k}": v for k, v in _child.encode_case(case).items()})
+            encoded.update({f"{i}__{k}": v for k, v in protocol.encode_case(case).items()})
         np.savez(workdir / "cases.npz", **encoded)
         (workdir / "submission.py").write_text(source, encoding="utf-8")
         config = {"name": name, "n_cases": len(cases), "framework": framework, "grad_wrt": list(grad_wrt),
@@ -198,6 +198,6 @@ def _start(workdir: Path, wall: float) -> dict:
     except (IndexError, json.JSONDecodeError):
         return {"setup_error": "the sandbox could not start: " + err.decode("utf-8", "replace")[-500:].strip(),
                 "exit_code": None}
-    if status.get("exit_code") == _child.SETUP_EXIT:
+    if status.get("exit_code") == protocol.SETUP_EXIT:
         status["setup_error"] = "the sandbox could not be set up: " + status.get("output_head", "")[-500:].strip()
     return status
