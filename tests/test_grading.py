@@ -76,6 +76,14 @@ def test_student_and_solution_commands_print_the_path_last(homework, tmp_path, c
         json.loads(key.read_text()) == json.loads((homework / "hw0_fixture.ipynb").read_text())
 
 
+def test_writing_a_student_version_never_replaces_work_unless_forced(homework, tmp_path, capsys):
+    target = write(tmp_path / "hw0_fixture.ipynb", "a student's answers")
+    assert main(["homework", "student", "hw0", "--out", str(tmp_path)]) == 2
+    assert "already exists" in capsys.readouterr().err and target.read_text() == "a student's answers"
+    assert main(["homework", "student", "hw0", "--out", str(tmp_path), "--force"]) == 0
+    assert "NotImplementedError" in target.read_text()
+
+
 def test_unknown_homework_lists_the_valid_ids(homework, capsys):
     assert main(["homework", "student", "hw42", "--out", "x"]) == 2
     assert "unknown homework 'hw42'; valid ids are: hw0" in capsys.readouterr().err

@@ -33,6 +33,8 @@ def add_parsers(sub) -> None:
         p = hsub.add_parser(action, help=f"write {what}; prints its path as the last line")
         p.add_argument("id", metavar="ID", help="homework id, e.g. hw1 (see `gancourse homework list`)")
         p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write the notebook into")
+        p.add_argument("--force", action="store_true",
+                       help="replace a notebook of the same name already in DIR (default: refuse, it may hold work)")
     gs = hsub.add_parser("gradescope", help="write a Gradescope autograder zip (setup.sh, run_autograder)")
     gs.add_argument("id", metavar="ID", help="homework id")
     gs.add_argument("--out", type=Path, required=True, metavar="FILE.zip", help="the zip to write")
@@ -51,11 +53,14 @@ def add_parsers(sub) -> None:
                     help="show a progress bar for a folder (default: on)")
 
 
-def _write_notebook(nb: dict, out: Path, name: str) -> Path:
+def _write_notebook(nb: dict, out: Path, name: str, force: bool) -> Path:
     from gancourse.toy.checkpoint import atomic_write
 
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a folder")
+    if (out / name).exists() and not force:
+        raise ValueError(f"{out / name} already exists (it may hold someone's work); choose another --out, "
+                         "or add --force to replace it")
     text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
     return atomic_write(out / name, lambda fh: fh.write(text.encode("utf-8")))
 
@@ -83,7 +88,8 @@ def run_homework(args: argparse.Namespace) -> int:
         print(build_autograder_zip(hw, args.out, torch=torch))
         return 0
     nb = load_notebook(hw.path)
-    out = _write_notebook(student_version(nb) if args.action == "student" else nb, args.out, hw.path.name)
+    out = _write_notebook(student_version(nb) if args.action == "student" else nb, args.out, hw.path.name,
+                          args.force)
     print(out)
     return 0
 
