@@ -34,38 +34,58 @@ CYCLE_LAMBDA = 10.0
 IDENTITY_FRACTION = 0.5
 
 
+def _check_nonempty(name: str, t: torch.Tensor) -> None:
+    """Raise a ValueError if ``t`` has no elements: a loss is a mean, and a mean over nothing is NaN.
+
+    O(1) (``numel`` reads the shape, with no device synchronisation).
+    """
+    if t.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(t.shape)}): a loss is a mean over at least one sample")
+
+
 def d_loss_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """``-E log sigmoid(l_real) - E log(1 - sigmoid(l_fake)) = E softplus(-l_real) + E softplus(l_fake)``."""
+    _check_nonempty("real_logits", real_logits)
+    _check_nonempty("fake_logits", fake_logits)
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
 def g_loss_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
     """``-E log sigmoid(l_fake) = E softplus(-l_fake)`` (the generator maximises log D(G(z)))."""
+    _check_nonempty("fake_logits", fake_logits)
     return F.softplus(-fake_logits).mean()
 
 
 def d_loss_lsgan(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """``1/2 E(l_real - 1)^2 + 1/2 E l_fake^2`` (targets 1 for real, 0 for fake)."""
+    _check_nonempty("real_logits", real_logits)
+    _check_nonempty("fake_logits", fake_logits)
     return 0.5 * ((real_logits - 1).square().mean() + fake_logits.square().mean())
 
 
 def g_loss_lsgan(fake_logits: torch.Tensor) -> torch.Tensor:
     """``E(l_fake - 1)^2``."""
+    _check_nonempty("fake_logits", fake_logits)
     return (fake_logits - 1).square().mean()
 
 
 def d_loss_wgan(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
     """Critic loss ``E f(G(z)) - E f(x)`` (the negative of the Wasserstein estimate)."""
+    _check_nonempty("real_scores", real_scores)
+    _check_nonempty("fake_scores", fake_scores)
     return fake_scores.mean() - real_scores.mean()
 
 
 def g_loss_wgan(fake_scores: torch.Tensor) -> torch.Tensor:
     """``-E f(G(z))``."""
+    _check_nonempty("fake_scores", fake_scores)
     return -fake_scores.mean()
 
 
 def wasserstein_estimate(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
     """``E f(x) - E f(G(z))``: the critic's estimate of W1 (up to its Lipschitz constant)."""
+    _check_nonempty("real_scores", real_scores)
+    _check_nonempty("fake_scores", fake_scores)
     return real_scores.mean() - fake_scores.mean()
 
 
@@ -78,6 +98,7 @@ def interpolate(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor | None
     """
     if real.shape != fake.shape:
         raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
+    _check_nonempty("real", real)
     n = real.shape[0]
     if eps is None:
         device = generator.device if generator is not None else torch.device("cpu")
@@ -95,10 +116,27 @@ def input_grad_norms(critic, x: torch.Tensor, create_graph: bool = False) -> tor
     are summed per sample). With ``create_graph=True`` the norms stay
     differentiable in the critic's parameters (double backprop).
     """
+    _check_nonempty("x", x)
     x = x.detach().requires_grad_(True)
     scores = critic(x)
     (g,) = torch.autograd.grad(scores.sum(), x, create_graph=create_graph)
-    return g.flatten(1).norm(2, dim=1)  # (N, C, H, W) -> (N, C*H*W) -> (N,)
+    return _safe_norms(g.flatten(1))  # (N, C, H, W) -> (N, C*H*W) -> (N,)
+
+
+def _safe_norms(g: torch.Tensor) -> torch.Tensor:
+    """``||g_i||_2`` per row of ``g`` (N, D), with ``d||g_i||/dg_i = 0`` where ``g_i = 0``.
+
+    The norm is not differentiable at 0; the minimum-norm subgradient there is 0, the value
+    ``gancourse.nn.wgan_gp_penalty`` uses (so the penalty's gradient from such a row is
+    ``2 lambda (0 - 1) * 0 / N = 0``). Some torch versions' norm backward (double backward in
+    particular) gives NaN at 0 instead; here the zero rows are replaced by ones before the norm and
+    their norm set to 0 after it, so no backward ever evaluates the norm's derivative at 0. The
+    other rows' values and gradients are those of ``g.norm(2, dim=1)``, bit for bit. A row whose
+    squared norm underflows to 0 counts as a zero row, as in the NumPy engine.
+    """
+    live = torch.linalg.vector_norm(g.detach(), dim=1) > 0  # (N,)
+    safe = torch.where(live[:, None], g, torch.ones_like(g))  # (N, D): the zero rows become ones
+    return torch.where(live, torch.linalg.vector_norm(safe, dim=1), torch.zeros_like(live, dtype=g.dtype))
 
 
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, lam: float = GP_LAMBDA,
@@ -122,6 +160,7 @@ def cycle_loss(x: torch.Tensor, x_reconstructed: torch.Tensor, lam: float = CYCL
     """``lam * E|F(G(x)) - x|_1`` (mean absolute error over all elements)."""
     if x.shape != x_reconstructed.shape:
         raise ValueError(f"x_reconstructed must have x's shape {tuple(x.shape)}, got {tuple(x_reconstructed.shape)}")
+    _check_nonempty("x", x)
     return lam * (x_reconstructed - x).abs().mean()
 
 
@@ -129,4 +168,5 @@ def identity_loss(y: torch.Tensor, g_of_y: torch.Tensor, lam: float = IDENTITY_F
     """``lam * E|G(y) - y|_1``: a generator fed an image of its own target domain should leave it alone."""
     if y.shape != g_of_y.shape:
         raise ValueError(f"g_of_y must have y's shape {tuple(y.shape)}, got {tuple(g_of_y.shape)}")
+    _check_nonempty("y", y)
     return lam * (g_of_y - y).abs().mean()

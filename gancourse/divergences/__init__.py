@@ -43,6 +43,8 @@ from gancourse.divergences.frechet import frechet_distance, frechet_distance_fro
 from gancourse.divergences.samples import empirical_pmf, histogram_pmfs, kl_divergence_knn, mmd2
 from gancourse.divergences.scores import inception_score, inception_score_splits
 from gancourse.divergences.wasserstein import (
+    SinkhornConvergenceWarning,
+    SinkhornResult,
     ot_exact,
     ot_sinkhorn,
     sliced_wasserstein,
@@ -84,6 +86,8 @@ __all__ = [
     "parallel_lines_divergences",
     "psd_sqrtm",
     "reverse_kl_divergence",
+    "SinkhornConvergenceWarning",
+    "SinkhornResult",
     "sliced_wasserstein",
     "total_variation",
     "wasserstein_1d",

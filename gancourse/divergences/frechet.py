@@ -11,6 +11,13 @@ positive semi-definite matrix with ``numpy.linalg.eigh``, setting round-off eige
 or below the rank tolerance) to 0, so rank-deficient covariances (features in a subspace, fewer samples than dimensions) give a
 finite, correct value instead of the complex or NaN results that ``scipy.linalg.sqrtm`` of the
 non-symmetric product ``C1 C2`` can produce.
+
+A covariance with a *clearly* negative eigenvalue, ``w_min < -PSD_RTOL max|w|`` (``PSD_RTOL`` = 1e3
+float32 epsilons, about 1.2e-4: the round-off of a covariance computed in float32), is not a
+covariance: it raises instead of being clipped to a wrong answer. The FD is homogeneous: scaling every
+mean by ``s`` and every covariance by ``s^2`` scales it by ``s^2``; inputs far from 1 in magnitude (where
+``C1^{1/2} C2 C1^{1/2}`` would overflow or underflow) are rescaled by a power of two, which is exact, and
+a result beyond the float64 range raises an ``OverflowError``.
 """
 from __future__ import annotations
 
@@ -28,7 +35,7 @@ def _symmetric(name: str, c: np.ndarray) -> np.ndarray:
     scale = max(1.0, float(np.max(np.abs(c)))) if c.size else 1.0
     if not np.allclose(c, c.T, rtol=0.0, atol=1e-8 * scale):
         raise ValueError(f"{name} must be a symmetric covariance matrix; max |C - C^T| = {np.max(np.abs(c - c.T)):.3g}")
-    return 0.5 * (c + c.T)
+    return 0.5 * c + 0.5 * c.T  # (not 0.5 (c + c^T): that sum overflows for entries near the float64 limit)
 
 
 def _clip_roundoff(w: np.ndarray) -> np.ndarray:
@@ -42,17 +49,42 @@ def _clip_roundoff(w: np.ndarray) -> np.ndarray:
     return np.where(w > tol, w, 0.0)
 
 
+#: relative tolerance on negative eigenvalues of a covariance: ``min(w) >= -PSD_RTOL * max|w|``. It is
+#: ``1e3`` float32 epsilons (scipy.stats.multivariate_normal's value for float32) whatever the dtype given,
+#: because covariances are often computed from float32 features (``torch.cov``) and cast to float64 later,
+#: so they carry float32 round-off (about ``1e-7 sqrt(N)`` relative) in a float64 array.
+PSD_RTOL = 1e3 * float(np.finfo(np.float32).eps)
+
+
+def _check_psd(name: str, w: np.ndarray) -> None:
+    """Raise unless the eigenvalues ``w`` (D,) are >= 0 up to round-off: ``min(w) >= -PSD_RTOL * max|w|``."""
+    lo, top = float(np.min(w, initial=0.0)), float(np.max(np.abs(w), initial=0.0))
+    if lo < -PSD_RTOL * top:
+        raise ValueError(
+            f"{name} must be a positive semi-definite covariance matrix, but it has the eigenvalue {lo:.6g} "
+            f"(largest |eigenvalue| {top:.6g}); a covariance has no negative variance along any direction"
+        )
+
+
+def _eigh_psd(name: str, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``eigh`` of a symmetric ``c`` (D, D) that must be PSD up to round-off: ``(w (D,), V (D, D))``."""
+    w, v = np.linalg.eigh(c)  # (D,), (D, D)
+    _check_psd(name, w)
+    return w, v
+
+
 def psd_sqrtm(c: Any) -> np.ndarray:
     """Square root ``S = V diag(sqrt(max(w, 0))) V^T`` of a symmetric PSD matrix ``c = V diag(w) V^T``.
 
     ``c`` (D, D) -> ``S`` (D, D), symmetric PSD with ``S @ S = c`` (up to the clipped negative
-    round-off eigenvalues). Uses ``numpy.linalg.eigh``, which is stable for singular ``c``.
+    round-off eigenvalues). Uses ``numpy.linalg.eigh``, which is stable for singular ``c``. A clearly
+    negative eigenvalue (below ``-PSD_RTOL max|w|``) raises a ValueError.
     """
     c = check_array("c", c, dtype=np.float64, finite=True)
     if c.ndim != 2 or c.shape[0] != c.shape[1]:
         raise ValueError(f"c must be a square matrix (D, D), got shape {c.shape}")
     c = _symmetric("c", c)
-    w, v = np.linalg.eigh(c)  # (D,), (D, D)
+    w, v = _eigh_psd("c", c)
     return (v * np.sqrt(_clip_roundoff(w))) @ v.T  # (D, D) * (D,) @ (D, D) -> (D, D)
 
 
@@ -86,22 +118,70 @@ def _check_moments(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> tuple[np.ndarray
     return m1, c1, m2, c2
 
 
-def frechet_distance(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> float:
-    """``||mu1 - mu2||^2 + tr(C1 + C2 - 2 (C1^{1/2} C2 C1^{1/2})^{1/2})``: W2^2 between two Gaussians.
+#: magnitudes in [2^-SAFE_EXP, 2^SAFE_EXP] are used as given; others are rescaled by a power of two first.
+#: The trace term squares the covariance scale (C1^{1/2} C2 C1^{1/2}) and the mean term squares the
+#: mean scale, so 2^250 keeps every intermediate within about 2^+-500 of 1, far from over- and underflow.
+SAFE_EXP = 250
 
-    ``mu1, mu2`` (D,); ``cov1, cov2`` (D, D) symmetric PSD (rank-deficient is fine). The trace
-    term uses ``tr((C1 C2)^{1/2}) = tr((C1^{1/2} C2 C1^{1/2})^{1/2})``, where the inner matrix is
-    symmetric PSD, so both roots are symmetric eigendecompositions. Returns a float >= 0 (round-off
-    negatives are clipped to 0). Dowson & Landau (1982); Heusel et al. (2017), eq. (6).
+
+def _pow2_exponent(magnitude: float) -> int:
+    """``e`` such that ``magnitude * 2^-e`` lies in [0.5, 1), or 0 when ``magnitude`` is already safe (or 0)."""
+    if magnitude == 0.0 or 2.0**-SAFE_EXP <= magnitude <= 2.0**SAFE_EXP:
+        return 0
+    return int(np.frexp(magnitude)[1])
+
+
+def _mean_term(m1: np.ndarray, m2: np.ndarray) -> float:
+    """``||mu1 - mu2||^2``, computed on ``(mu1 - mu2) 2^-e`` and scaled back by ``2^2e`` when large or small."""
+    with np.errstate(over="ignore"):
+        diff = m1 - m2  # (D,)
+    if not np.all(np.isfinite(diff)):
+        raise OverflowError("mu1 - mu2 overflows float64: the means are too far apart for a float64 Fréchet distance")
+    e = _pow2_exponent(float(np.max(np.abs(diff))))
+    if e == 0:
+        return float(diff @ diff)
+    d = np.ldexp(diff, -e)  # exact: a power-of-two scaling
+    return float(np.ldexp(d @ d, 2 * e))
+
+
+def _trace_term(c1: np.ndarray, c2: np.ndarray) -> float:
+    """``tr(C1 + C2 - 2 (C1^{1/2} C2 C1^{1/2})^{1/2})`` >= 0 (round-off negatives set to 0).
+
+    Homogeneous of degree 1 in the covariances: computed on ``C 2^-e`` and scaled back by ``2^e``
+    when the covariances are too large or small for the product ``C1^{1/2} C2 C1^{1/2}``.
     """
-    m1, c1, m2, c2 = _check_moments(mu1, cov1, mu2, cov2)
-    s1 = psd_sqrtm(c1)  # (D, D)
+    e = _pow2_exponent(max(float(np.max(np.abs(c1))), float(np.max(np.abs(c2)))))
+    if e != 0:
+        c1, c2 = np.ldexp(c1, -e), np.ldexp(c2, -e)  # exact
+    w1, v1 = _eigh_psd("cov1", c1)
+    _check_psd("cov2", np.linalg.eigvalsh(c2))
+    s1 = (v1 * np.sqrt(_clip_roundoff(w1))) @ v1.T  # C1^{1/2}: (D, D) * (D,) @ (D, D) -> (D, D)
     inner = s1 @ c2 @ s1  # (D, D) @ (D, D) @ (D, D) -> (D, D), symmetric PSD
     w = np.linalg.eigvalsh(0.5 * (inner + inner.T))  # (D,)
     tr_covmean = float(np.sum(np.sqrt(_clip_roundoff(w))))
-    diff = m1 - m2  # (D,)
-    fd = float(diff @ diff) + float(np.trace(c1) + np.trace(c2)) - 2.0 * tr_covmean
-    return max(0.0, fd)
+    term = max(0.0, float(np.trace(c1) + np.trace(c2)) - 2.0 * tr_covmean)
+    return term if e == 0 else float(np.ldexp(term, e))
+
+
+def frechet_distance(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> float:
+    """``||mu1 - mu2||^2 + tr(C1 + C2 - 2 (C1^{1/2} C2 C1^{1/2})^{1/2})``: W2^2 between two Gaussians.
+
+    ``mu1, mu2`` (D,); ``cov1, cov2`` (D, D) symmetric PSD (rank-deficient is fine; a clearly negative
+    eigenvalue raises a ValueError). The trace term uses ``tr((C1 C2)^{1/2}) = tr((C1^{1/2} C2
+    C1^{1/2})^{1/2})``, where the inner matrix is symmetric PSD, so both roots are symmetric
+    eigendecompositions. It is >= 0 in exact arithmetic; its round-off negatives are set to 0 *before*
+    the mean term is added, so the mean term is never lost. Returns a float >= 0; a value beyond
+    float64 raises an OverflowError. Dowson & Landau (1982); Heusel et al. (2017), eq. (6).
+    """
+    m1, c1, m2, c2 = _check_moments(mu1, cov1, mu2, cov2)
+    with np.errstate(over="ignore"):
+        fd = _mean_term(m1, m2) + _trace_term(c1, c2)
+    if not np.isfinite(fd):
+        raise OverflowError(
+            "the Fréchet distance exceeds the float64 range (about 1.8e308); rescale the features (the distance "
+            "scales with the square of their unit)"
+        )
+    return fd
 
 
 def frechet_distance_from_features(x: Any, y: Any) -> float:

@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,10 @@ from gancourse.divergences._checks import as_distribution
 from gancourse.errors import check_array, check_positive, check_positive_int, check_samples
 from gancourse.toy.metrics import random_directions
 
-__all__ = ["wasserstein_1d", "wasserstein_1d_hist", "ot_exact", "ot_sinkhorn", "sliced_wasserstein"]
+__all__ = [
+    "wasserstein_1d", "wasserstein_1d_hist", "ot_exact", "ot_sinkhorn", "SinkhornResult", "SinkhornConvergenceWarning",
+    "sliced_wasserstein",
+]
 
 
 def _check_p(p: float) -> float:
@@ -134,9 +138,39 @@ def ot_exact(a: Any, b: Any, cost: Any) -> tuple[float, np.ndarray]:
     return float(np.sum(plan * m)), plan
 
 
+class SinkhornConvergenceWarning(UserWarning):
+    """``ot_sinkhorn`` stopped after ``max_iter`` sweeps with a marginal error still above ``tol``.
+
+    A ``UserWarning``, as POT's ``ot.sinkhorn`` warns; select it with ``warnings.filterwarnings``.
+    """
+
+
+class SinkhornResult(tuple):
+    """``(cost, plan)``, unpacked and indexed like a pair, with the run's diagnostics as attributes.
+
+    Attributes: ``cost`` (float), ``plan`` (n, m), ``marginal_error`` (``sum_i |P 1 - a|_i`` of the
+    returned plan), ``n_iter`` (sweeps run) and ``converged`` (``marginal_error < tol``).
+    """
+
+    cost: float
+    plan: np.ndarray
+    marginal_error: float
+    n_iter: int
+    converged: bool
+
+    def __new__(cls, cost: float, plan: np.ndarray, marginal_error: float, n_iter: int, converged: bool):
+        self = super().__new__(cls, (cost, plan))
+        self.cost, self.plan = cost, plan
+        self.marginal_error, self.n_iter, self.converged = marginal_error, n_iter, converged
+        return self
+
+    def __getnewargs__(self) -> tuple:  # copy and pickle rebuild it through __new__
+        return (self.cost, self.plan, self.marginal_error, self.n_iter, self.converged)
+
+
 def ot_sinkhorn(
     a: Any, b: Any, cost: Any, reg: float, *, max_iter: int = 10_000, tol: float = 1e-9
-) -> tuple[float, np.ndarray]:
+) -> SinkhornResult:
     """Entropic OT ``P = argmin <P, M> + reg sum_ij P_ij log P_ij`` by log-domain Sinkhorn.
 
     Potentials ``f`` (n,), ``g`` (m,) are updated alternately,
@@ -147,8 +181,11 @@ def ot_sinkhorn(
     and ``P_ij = exp((f_i + g_j - M_ij) / reg)``, so no kernel ``exp(-M / reg)`` is formed and a
     small ``reg`` does not underflow. Stops when the row marginal error ``sum_i |P 1 - a|``
     (the column marginals are exact after each g-update) is below ``tol``, or after ``max_iter``
-    sweeps. Returns ``(<P, M>, P)``: the same convention as POT's ``ot.sinkhorn2`` (the linear
-    cost of the entropic plan, without the entropy term).
+    sweeps; stopping there warns (``SinkhornConvergenceWarning``), since the plan is then not yet
+    a transport plan between ``a`` and ``b``, and its cost can be far from the entropic optimum.
+    Returns ``(<P, M>, P)``: the same convention as POT's ``ot.sinkhorn2`` (the linear cost of the
+    entropic plan, without the entropy term), as a ``SinkhornResult`` that also carries
+    ``marginal_error``, ``n_iter`` and ``converged``.
     """
     aa, bb, m = _check_ot(a, b, cost)
     reg = check_positive("reg", reg)
@@ -157,15 +194,24 @@ def ot_sinkhorn(
     with np.errstate(divide="ignore"):
         log_a, log_b = np.log(aa), np.log(bb)  # -inf on zero mass: those rows / columns get no transport
     f, g = np.zeros(aa.size), np.zeros(bb.size)
-    for _ in range(int(max_iter)):
+    for it in range(1, int(max_iter) + 1):
         f = reg * (log_a - logsumexp((g[None, :] - m) / reg, axis=1))  # (n,) from (1, m) - (n, m)
         g = reg * (log_b - logsumexp((f[:, None] - m) / reg, axis=0))  # (m,) from (n, 1) - (n, m)
         log_plan = (f[:, None] + g[None, :] - m) / reg  # (n, m)
         err = float(np.abs(np.exp(logsumexp(log_plan, axis=1)) - aa).sum())
         if err < tol:
             break
+    converged = err < tol
+    if not converged:
+        warnings.warn(
+            f"Sinkhorn did not converge: after max_iter={max_iter} sweeps the marginal error sum_i |P 1 - a| is "
+            f"{err:.3g} (tol={tol:g}), so the plan does not yet transport a to b and its cost is unreliable. "
+            f"Increase max_iter or the regularization reg (={reg:g}), or loosen tol.",
+            SinkhornConvergenceWarning,
+            stacklevel=2,
+        )
     plan = np.exp(log_plan)
-    return float(np.sum(plan * m)), plan
+    return SinkhornResult(float(np.sum(plan * m)), plan, err, it, converged)
 
 
 def sliced_wasserstein(

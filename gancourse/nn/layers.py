@@ -193,6 +193,8 @@ class LeakyReLU(_Elementwise):
     def __init__(self, slope: float = 0.2):
         super().__init__()
         self.slope = float(slope)
+        if not np.isfinite(self.slope):
+            raise ValueError(f"slope must be a finite number (the negative slope of leaky_relu), got {slope!r}")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         # factor = 1 where x > 0, else slope; arithmetic on a float mask beats np.where several-fold

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from gancourse.errors import check_array, check_choice
+from gancourse.errors import check_array, check_choice, check_positive_int
 from gancourse.nn.init import INITS, init_weight
 from gancourse.nn.layers import (
     Layer,
@@ -35,6 +35,15 @@ from gancourse.nn.layers import (
 __all__ = ["MLP", "ACTIVATIONS"]
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
+
+
+def _check_slope(slope: Any) -> float:
+    """``slope`` if it is a finite real number (the negative slope of ``leaky_relu``), else a clear error."""
+    if isinstance(slope, bool) or not isinstance(slope, (int, float, np.integer, np.floating)):
+        raise TypeError(f"slope must be a number (the negative slope of leaky_relu), got {type(slope).__name__}")
+    if not np.isfinite(slope):
+        raise ValueError(f"slope must be a finite number (the negative slope of leaky_relu), got {slope!r}")
+    return slope
 
 
 def _activation(name: str, slope: float) -> Layer:
@@ -79,9 +88,15 @@ class MLP:
         slope: float = 0.2,
         seed: int | np.random.Generator | None = 0,
     ):
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"sizes must list at least two positive widths (input first), got {sizes}")
+        given = sizes
+        try:
+            sizes = [] if isinstance(given, (str, bytes)) else list(given)
+        except TypeError:
+            sizes = []
+        if len(sizes) < 2:
+            raise ValueError(f"sizes must list at least two positive widths (input first), got {given!r}")
+        sizes = [check_positive_int(f"sizes[{i}]", s) for i, s in enumerate(sizes)]  # 2.7 is an error, not 2
+        slope = _check_slope(slope)
         check_choice("activation", activation, ACTIVATIONS)
         if out_activation is not None:
             check_choice("out_activation", out_activation, ACTIVATIONS)
@@ -138,6 +153,7 @@ class MLP:
             elif isinstance(layer, MinibatchDiscrimination):
                 layer.params["T"][...] = rng.standard_normal(layer.param_shapes["T"]) * 0.1
         self._n_run = len(layers)
+        self._out_shape: tuple[int, ...] | None = None  # set by forward(); None: no forward pass yet
         self._has_input_grad = False
         self._rows: slice = slice(None)
 
@@ -166,6 +182,8 @@ class MLP:
             x = np.asarray(x, dtype=self.dtype)
         if x.ndim != 2 or x.shape[1] != self.sizes[0]:
             check_array("x", x, shape=(None, self.sizes[0]))
+        if x.shape[0] == 0:
+            raise ValueError(f"x is empty (shape {x.shape}): a forward pass needs at least one sample (row)")
         n_run = len(self.layers) if upto is None else int(upto)
         for layer in self._mbd_layers:
             layer.groups = None if groups is None else [int(g) for g in groups]
@@ -179,6 +197,14 @@ class MLP:
     __call__ = forward
 
     # ----------------------------------------------------------------- backward
+    def _cotangent(self, name: str, value, shape: tuple[int, ...], what: str, why: str = "") -> np.ndarray:
+        """``value`` as an array of ``shape`` (array-likes converted to the network's dtype), or a clear error."""
+        if not isinstance(value, np.ndarray):
+            value = check_array(name, value, dtype=self.dtype)
+        if value.shape != shape:
+            raise ValueError(f"{name} must have {what} {shape}{why}, got {value.shape}")
+        return value
+
     def backward(
         self,
         dout: np.ndarray | None,
@@ -192,7 +218,12 @@ class MLP:
         ``d_input_grad = dP/dg`` adds the gradient of a penalty ``P(g)`` on the
         input gradient ``g`` returned by the last ``input_grad`` call.
         ``dout=None`` means the loss does not depend on the output directly.
+        ``dout`` must have the last output's shape (array-likes are converted to the network's dtype).
         """
+        self._require_forward("backward(dout)")
+        if dout is not None:
+            dout = self._cotangent("dout", dout, self._out_shape, "the output's shape",
+                                   " (one gradient per output of the last forward)")
         layers = self.layers[: self._n_run]
         cot_x: list[np.ndarray | None] = [None] * len(layers)
         if d_input_grad is not None:
@@ -200,11 +231,8 @@ class MLP:
                 raise RuntimeError("backward(d_input_grad=...) needs input_grad() after the last forward()")
             if not param_grads:
                 raise ValueError("d_input_grad needs param_grads=True")
-            if d_input_grad.shape != self._input_grad_shape:
-                raise ValueError(
-                    f"d_input_grad must have the input gradient's shape {self._input_grad_shape}, "
-                    f"got {d_input_grad.shape}"
-                )
+            d_input_grad = self._cotangent("d_input_grad", d_input_grad, self._input_grad_shape,
+                                           "the input gradient's shape")
             c = d_input_grad
             for j, layer in enumerate(layers):  # reverse of the backward graph: bottom to top
                 c, cot_x[j] = layer.input_backward_vjp(c)
@@ -228,18 +256,28 @@ class MLP:
         ``[real; fake]`` batch) without paying for the rest. No parameter
         gradients are touched.
         """
+        self._require_forward("input_grad()")
         layers = self.layers[: self._n_run]
         n_rows = len(range(*rows.indices(self._out_shape[0])))
         want = (n_rows,) + self._out_shape[1:]
         if dout is None:
             dout = np.ones(want, self.dtype)
-        elif dout.shape != want:
+        elif not isinstance(dout, np.ndarray):
+            dout = check_array("dout", dout, dtype=self.dtype)
+        if dout.shape != want:
             raise ValueError(f"dout must have shape {want} (the output's rows {rows}), got {dout.shape}")
         d = dout
         for layer in reversed(layers):
             d = layer.input_backward(d, rows)
         self._has_input_grad, self._rows, self._input_grad_shape = True, rows, d.shape
         return d
+
+    def _require_forward(self, call: str) -> None:
+        if self._out_shape is None:
+            raise RuntimeError(
+                f"call forward(x) before {call}: it differentiates the last forward pass, and this network "
+                f"has not run one yet"
+            )
 
     # ------------------------------------------------------------ housekeeping
     def zero_grad(self) -> None:

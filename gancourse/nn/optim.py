@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from gancourse.errors import check_choice, check_positive
+from gancourse.errors import check_choice, check_positive, check_positive_int
 
 __all__ = ["Optimizer", "SGD", "Adam", "RMSProp", "OPTIMIZERS", "make_optimizer", "clip_weights", "EMA"]
 
@@ -54,7 +54,12 @@ class Optimizer:
         return {"t": self.t, "lr": self.lr, "state": {k: {n: a.copy() for n, a in s.items()} for k, s in self.state.items()}}
 
     def load_state_dict(self, sd: Mapping) -> None:
-        self.t, self.lr = int(sd["t"]), float(sd["lr"])
+        """Restore ``t`` (an integer >= 0), ``lr`` and the per-parameter state.
+
+        ``lr`` must be a finite number >= 0 (0 is where a linear decay to ``lr_final = 0`` ends).
+        """
+        t = check_positive_int("state_dict['t']", sd["t"], minimum=0)
+        self.lr, self.t = check_positive("state_dict['lr']", sd["lr"], allow_zero=True), t
         self.state = {k: {n: np.array(a) for n, a in s.items()} for k, s in sd["state"].items()}
 
 

@@ -13,26 +13,61 @@ from __future__ import annotations
 
 import numpy as np
 
-from gancourse.errors import check_choice, check_positive
+from gancourse.errors import check_array, check_choice, check_positive
+from gancourse.nn._checks import positive
 
 __all__ = ["r1_penalty", "wgan_gp_penalty", "interpolate", "apply_penalty", "PENALTIES"]
 
 PENALTIES = ("none", "r1", "r2", "wgan-gp")
 
 
+def _check_g(g: np.ndarray) -> np.ndarray:
+    """``g`` as a non-empty batch of input gradients (N, d); O(1) for an array (no pass over the data)."""
+    if not isinstance(g, np.ndarray):
+        g = check_array("g", g, dtype=np.float64)
+    if g.ndim != 2:
+        raise ValueError(f"g must be a batch of input gradients of shape (N, d), got shape {g.shape}")
+    if g.shape[0] == 0:
+        raise ValueError(f"g is empty (shape {g.shape}): a penalty is a mean over at least one sample")
+    return g
+
+
 def r1_penalty(g: np.ndarray, gamma: float) -> tuple[float, np.ndarray]:
-    """``P = gamma/2 * mean_i ||g_i||^2``, ``dP/dg = gamma * g / N`` (R1 on reals, R2 on fakes)."""
+    """``P = gamma/2 * mean_i ||g_i||^2``, ``dP/dg = gamma * g / N`` (R1 on reals, R2 on fakes).
+
+    ``g`` (N, d) with N >= 1; ``gamma`` a finite number > 0.
+    """
+    g = _check_g(g)
+    positive("gamma", gamma)
     n = g.shape[0]
     return float(0.5 * gamma * np.einsum("ij,ij->", g, g) / n), (gamma / n) * g
 
 
 def wgan_gp_penalty(g: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
-    """``P = lambda * mean_i (||g_i|| - 1)^2``, ``dP/dg_i = 2 lambda (||g_i|| - 1) g_i / (||g_i|| N)``."""
+    """``P = lambda * mean_i (||g_i|| - 1)^2`` and ``dP/dg`` (Gulrajani et al. 2017).
+
+    ``g`` (N, d) with N >= 1; ``lam`` a finite number > 0. By the chain rule
+
+        dP/dg_i = (2 lambda / N) (||g_i|| - 1) d||g_i||/dg_i,   d||g||/dg = g / ||g||  (g != 0).
+
+    At ``g_i = 0`` (a critic that is flat around ``x_i``, say a dead ReLU region) the norm is not
+    differentiable; its subdifferential is the unit ball, and we take its minimum-norm element 0
+    (as torch's norm backward does), so there
+
+        dP/dg_i = (2 lambda / N) (0 - 1) * 0 = 0.
+
+    This is also what centred differences give: ``||+-eps e_j|| = eps``, so ``P`` changes by the same
+    amount both ways. A row whose squared norm underflows to 0 is treated the same way. (The row
+    still adds ``lambda / N`` to ``P``; no infinitesimal change of ``g_i`` alone can lower it.)
+    """
+    g = _check_g(g)
+    positive("lam", lam)
     n = g.shape[0]
     norm = np.sqrt(np.einsum("ij,ij->i", g, g))[:, None]  # (N, 1)
     gap = norm - 1
-    coef = 2 * lam * gap / (np.maximum(norm, np.finfo(g.dtype).tiny) * n)
-    return float(lam * (gap * gap).mean()), coef * g
+    live = norm > 0  # (N, 1); a computed norm is either 0 or >= sqrt(smallest subnormal) >> tiny
+    coef = 2 * lam * gap / (np.where(live, norm, 1) * n)  # (N, 1)
+    return float(lam * (gap * gap).mean()), np.where(live, coef, 0) * g
 
 
 def interpolate(real: np.ndarray, fake: np.ndarray, rng: np.random.Generator) -> np.ndarray:
