@@ -9,12 +9,16 @@ by raw values:
     then        d sizes as big-endian uint32, then prod(sizes) values
 
 Images are ``(N, rows, cols)`` (magic 0x00000803), labels ``(N,)`` (magic 0x00000801).
-Files ending in ``.gz`` are decompressed on the fly; the hash is the hash of the file as stored.
+Files ending in ``.gz`` (any case) are decompressed on the fly; the hash is the hash of the file as
+stored. Expected hashes are compared without surrounding whitespace and case.
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
+import math
+import re
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -40,15 +44,31 @@ def sha256_of(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _read_bytes(path: Path) -> bytes:
+_GZIP_MAGIC = b"\x1f\x8b"
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def _check_file(path: Path) -> None:
+    """A clear error unless ``path`` is an existing regular file (a folder is a common slip)."""
+    if path.is_dir():
+        raise ValueError(
+            f"{path} is a folder, not an IDX file; give the path of the file inside it "
+            f"(e.g. {path / 'train-images-idx3-ubyte.gz'})"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"IDX file not found: {path}")
+
+
+def _read_bytes(path: Path) -> bytes:
+    _check_file(path)
     raw = path.read_bytes()
-    if path.suffix == ".gz":
+    if path.suffix.lower() == ".gz":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise IdxFormatError(f"{path} ends in .gz but is not a valid gzip file: {exc}") from None
+        except (OSError, EOFError, zlib.error) as exc:
+            raise IdxFormatError(
+                f"{path} ends in .gz but is not a valid gzip file (damaged or cut short: {exc}); download it again"
+            ) from None
     return raw
 
 
@@ -58,9 +78,10 @@ def parse_idx(data: bytes, *, name: str = "IDX data", ndim: int | None = None) -
         raise IdxFormatError(f"{name} is truncated: {len(data)} bytes, fewer than the 4-byte magic number")
     zero, code, dims = int.from_bytes(data[:2], "big"), data[2], data[3]
     if zero != 0 or code != 0x08:
+        hint = " (it looks gzip-compressed: give it a .gz suffix)" if data[:2] == _GZIP_MAGIC else ""
         raise IdxFormatError(
             f"{name} has magic number 0x{data[:4].hex()}; an unsigned-byte IDX file starts with "
-            f"0x000008 followed by the number of dimensions"
+            f"0x000008 followed by the number of dimensions{hint}"
         )
     if ndim is not None and dims != ndim:
         raise IdxFormatError(f"{name} must have {ndim} dimension(s) (magic 0x0000080{ndim}), got {dims}")
@@ -68,7 +89,7 @@ def parse_idx(data: bytes, *, name: str = "IDX data", ndim: int | None = None) -
     if len(data) < header:
         raise IdxFormatError(f"{name} is truncated inside its header ({len(data)} of {header} bytes)")
     sizes = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims))
-    expected = header + int(np.prod(sizes, dtype=np.int64))
+    expected = header + math.prod(sizes)  # Python ints: sizes up to 2**32 - 1 each never overflow
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "longer than its header says"
         raise IdxFormatError(
@@ -77,14 +98,27 @@ def parse_idx(data: bytes, *, name: str = "IDX data", ndim: int | None = None) -
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(sizes).copy()
 
 
-def _check_hash(path: Path, expected: str | None) -> None:
+def _normalized_hash(key: str, expected: object) -> str:
+    """``expected`` without surrounding whitespace, in lower case; a clear error unless it is 64 hex digits."""
+    text = str(expected).strip().lower()
+    if not _SHA256_HEX.fullmatch(text):
+        raise ValueError(
+            f"the expected sha256 for {key!r} must be 64 hexadecimal digits, got {str(expected)!r} "
+            f"({len(text)} characters)"
+        )
+    return text
+
+
+def _check_hash(path: Path, key: str, expected: str | None) -> None:
     if expected is None:
         return
+    want = _normalized_hash(key, expected)
+    _check_file(path)
     got = sha256_of(path)
-    if got.lower() != str(expected).lower():
+    if got != want:
         raise ChecksumError(
-            f"SHA-256 mismatch for {path}: expected {expected}, got {got}. The file is corrupted or is "
-            f"not the one expected; download it again."
+            f"SHA-256 mismatch for {path}:\n  expected: {want}\n  got:      {got}\n"
+            f"The file is corrupted or is not the one expected; download it again."
         )
 
 
@@ -98,10 +132,10 @@ def load_mnist_idx(
     Parameters
     ----------
     images_path, labels_path : path
-        IDX files (optionally ``.gz``) with images ``(N, rows, cols)`` and labels ``(N,)``.
+        IDX files (optionally ``.gz``, any case) with images ``(N, rows, cols)`` and labels ``(N,)``.
     sha256 : mapping, optional
-        Expected hex SHA-256 of the stored files, under the keys ``"images"`` and/or ``"labels"``.
-        Checked before parsing.
+        Expected hex SHA-256 of the stored files, under the keys ``"images"`` and/or ``"labels"``
+        (surrounding whitespace and case are ignored). Checked before parsing.
 
     Returns
     -------
@@ -110,7 +144,8 @@ def load_mnist_idx(
 
     Raises
     ------
-    FileNotFoundError, ChecksumError, IdxFormatError (the last two are ValueErrors).
+    FileNotFoundError; ChecksumError, IdxFormatError, and ValueError for a folder given as a path or a
+    malformed expected hash (all three are ValueErrors, and each names the file or key).
     """
     images_path, labels_path = Path(images_path), Path(labels_path)
     if sha256 is not None:
@@ -119,8 +154,8 @@ def load_mnist_idx(
         unknown = set(sha256) - {"images", "labels"}
         if unknown:
             raise ValueError(f"unknown sha256 key(s) {sorted(unknown)}; valid keys are: 'images', 'labels'")
-        _check_hash(images_path, sha256.get("images"))
-        _check_hash(labels_path, sha256.get("labels"))
+        _check_hash(images_path, "images", sha256.get("images"))
+        _check_hash(labels_path, "labels", sha256.get("labels"))
     images = parse_idx(_read_bytes(images_path), name=str(images_path), ndim=3)
     labels = parse_idx(_read_bytes(labels_path), name=str(labels_path), ndim=1).astype(np.int64)
     if len(images) != len(labels):

@@ -9,7 +9,8 @@ ReLU and max-pooling and wider layers):
                    -> linear 10                              = logits   (N, 10)
 
 The course trains it with ``scripts/train_lenet.py`` on the MNIST-5k training split and commits the
-weights as ``data/lenet_mnist5k.pt``; ``load_lenet`` reads them.
+weights as ``data/lenet_mnist5k.pt`` with their record ``data/lenet_mnist5k.json``; ``load_lenet``
+reads them after checking their SHA-256 against the record.
 """
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from gancourse.deep.checkpoint import is_git_lfs_pointer
+from gancourse.deep.idx import ChecksumError, sha256_of
 
 __all__ = [
     "FEATURE_DIM",
@@ -155,35 +159,93 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return hits / len(x)
 
 
-_CACHE: dict[str, LeNet] = {}
+_CACHE: dict[tuple[str, str], LeNet] = {}
 
 
-def load_lenet(device: torch.device | str | None = None) -> LeNet:
+
+def _restore_hint() -> str:
+    """The sentence every error about the weights ends with: how to get good ones back."""
+    rel = LENET_PATH.relative_to(_REPO) if LENET_PATH.is_relative_to(_REPO) else LENET_PATH
+    return (
+        f"To fix it, restore the committed file with `git checkout -- {rel.as_posix()}` (after `git lfs pull` "
+        f"if the repository uses git-lfs), or retrain it with `python scripts/train_lenet.py`."
+    )
+
+
+def _check_weights_file(path: Path, info_path: Path) -> None:
+    """Refuse a weights file that is missing, a git-lfs pointer, or not the one ``info_path`` records."""
+    if not path.is_file():
+        raise FileNotFoundError(f"the LeNet weights {path} are missing; make them with `python scripts/train_lenet.py`")
+    if is_git_lfs_pointer(path):
+        raise ValueError(
+            f"{path} is a git-lfs pointer file, not the LeNet weights (the repository was cloned without "
+            f"git-lfs): fetch the real file with `git lfs pull`, or retrain it with `python scripts/train_lenet.py`."
+        )
+    expected = str(lenet_info(info_path).get("sha256", "")).strip().lower()
+    got = sha256_of(path)
+    if got != expected:
+        raise ChecksumError(
+            f"the LeNet weights {path} are damaged or are not the recorded ones: their SHA-256 differs from "
+            f"the record {info_path}\n  expected: {expected or '(none recorded)'}\n  got:      {got}\n"
+            f"Do not use them for FD-LeNet. {_restore_hint()}"
+        )
+
+
+def load_lenet(
+    device: torch.device | str | None = None,
+    *,
+    path: str | Path | None = None,
+    info_path: str | Path | None = None,
+) -> LeNet:
     """The committed LeNet (``data/lenet_mnist5k.pt``) in eval mode on ``device`` (default: CPU).
 
-    The same model object is returned for repeated calls with the same device; do not train it.
+    Before loading, the file's SHA-256 is checked against the record ``info_path`` (default: the
+    committed ``data/lenet_mnist5k.json``), so a damaged copy, a git-lfs pointer or weights that are
+    not the recorded ones raise a ``ValueError`` that names the file and how to restore it; so do
+    weights holding NaN or inf. ``path`` loads another copy of the weights (checked against the same
+    record unless ``info_path`` names another one).
+
+    The same model object is returned for repeated calls with the same file and device; do not train it.
     """
+    path = Path(LENET_PATH if path is None else path)
+    info_path = Path(LENET_INFO_PATH if info_path is None else info_path)
     dev = torch.device("cpu" if device is None else device)
-    key = str(dev)
+    key = (str(path.resolve()), str(dev))
     if key not in _CACHE:
-        if not LENET_PATH.is_file():
-            raise FileNotFoundError(
-                f"the LeNet weights {LENET_PATH} are missing; make them with `python scripts/train_lenet.py`"
-            )
+        _check_weights_file(path, info_path)
         model = LeNet()
-        state = torch.load(LENET_PATH, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+        except Exception as exc:  # the hash matched a record, yet torch cannot read it as LeNet weights
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise ValueError(f"{path} cannot be read as LeNet weights ({type(exc).__name__}: {first}). "
+                             f"{_restore_hint()}") from None
+        bad = [name for name, p in model.state_dict().items() if not torch.isfinite(p).all()]
+        if bad:
+            raise ValueError(
+                f"the LeNet weights {path} hold NaN or inf (in {', '.join(bad)}), so they cannot give "
+                f"features. {_restore_hint()}"
+            )
         for p in model.parameters():
             p.requires_grad_(False)
         _CACHE[key] = model.to(dev).eval()
     return _CACHE[key]
 
 
-def lenet_info() -> dict:
-    """The record written next to the weights: held-out accuracy, seed, epochs, split sizes, hash."""
-    if not LENET_INFO_PATH.is_file():
-        raise FileNotFoundError(f"{LENET_INFO_PATH} is missing; make it with `python scripts/train_lenet.py`")
-    return json.loads(LENET_INFO_PATH.read_text())
+def lenet_info(path: str | Path | None = None) -> dict:
+    """The record written next to the weights (default: the committed one): held-out accuracy, seed,
+    epochs, split sizes, hash."""
+    path = Path(LENET_INFO_PATH if path is None else path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; make it with `python scripts/train_lenet.py`")
+    try:
+        info = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"the LeNet record {path} is not valid JSON ({exc}). {_restore_hint()}") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"the LeNet record {path} must hold a JSON object, got {type(info).__name__}")
+    return info
 
 
 def _n_params(model: nn.Module) -> int:

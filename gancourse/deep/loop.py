@@ -2,24 +2,37 @@
 
 A subclass provides ``config`` (with ``steps``, ``log_every``, ``sample_every`` and
 ``checkpoint_every``), ``step``, ``history`` (a :class:`gancourse.deep.runtime.LossHistory`),
-``train_step()``, ``snapshot()``, ``state_dict()`` and ``networks()``, plus the class attributes
-``KIND`` (written into checkpoints) and ``POSTFIX`` (the losses shown on the progress bar; None:
-all of them).
+``train_step()``, ``snapshot()``, ``state_dict()``, ``load_state(state)``, ``networks()`` and
+``training_images()``, plus the class attributes ``KIND`` (written into checkpoints) and ``POSTFIX``
+(the losses shown on the progress bar; None: all of them).
+
+Checks shared by the trainers: :meth:`TrainingLoop.train` refuses NaN/inf training images before
+the first step that would use them; :meth:`TrainingLoop.load` refuses a file that is not a
+checkpoint of this trainer (:class:`gancourse.deep.checkpoint.CheckpointError` for a missing or
+damaged part), one made with another config, and one made on *a different dataset*: checkpoints
+store :meth:`TrainingLoop.data_fingerprint` under ``"data_fingerprint"`` and resuming on other
+images is refused (the minibatch order and the history would no longer mean anything; to reuse the
+weights on new data, load ``G``/``D`` state dicts into a fresh trainer). Checkpoints from before the
+fingerprint load with a warning.
 """
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
+from typing import Self
 
 import torch
 
-from gancourse.deep.checkpoint import load_checkpoint, save_checkpoint
-from gancourse.deep.runtime import progress_bar
+from gancourse.deep.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from gancourse.deep.runtime import check_finite_images, data_fingerprint, progress_bar
 
-__all__ = ["TrainingLoop", "RESUMABLE_FIELDS"]
+__all__ = ["TrainingLoop", "RESUMABLE_FIELDS", "FINGERPRINT_KEY"]
 
 #: fields that may differ between a checkpoint and the config that resumes it (they do not change the run)
 RESUMABLE_FIELDS = ("steps", "log_every", "sample_every", "checkpoint_every")
+#: where checkpoints keep the dataset fingerprint (absent in checkpoints written before it existed)
+FINGERPRINT_KEY = "data_fingerprint"
 
 
 class TrainingLoop:
@@ -30,6 +43,18 @@ class TrainingLoop:
 
     def networks(self) -> list[torch.nn.Module]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def training_images(self) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
+        """The data sets the trainer samples from, by name (as named in error messages)."""
+        raise NotImplementedError
+
+    def load_state(self, state: dict) -> None:  # pragma: no cover - abstract
+        """Restore everything from a checkpoint dict already checked by :meth:`_read_checkpoint`."""
+        raise NotImplementedError
+
+    def data_fingerprint(self) -> dict[str, dict]:
+        """:func:`gancourse.deep.runtime.data_fingerprint` of each training data set, by name."""
+        return {name: data_fingerprint(x) for name, x in self.training_images().items()}
 
     def progress_label(self) -> str:
         return f"{self.KIND} step"
@@ -45,6 +70,9 @@ class TrainingLoop:
         target = c.steps if steps is None else int(steps)
         if target < self.step:
             raise ValueError(f"steps ({target}) is below the current step {self.step}; nothing to train")
+        if target > self.step:
+            for name, x in self.training_images().items():
+                check_finite_images(name, x, self.step + 1)
         for net in self.networks():
             net.train()
         bar = progress_bar(target, self.step, self.progress_label(), progress)
@@ -71,13 +99,63 @@ class TrainingLoop:
         """Write the whole training state to ``path`` atomically."""
         return save_checkpoint(path, self.state_dict())
 
+    def load(self, path: str | Path) -> Self:
+        """Restore a state written by :meth:`save`; the configs must agree except on ``steps`` and logging,
+        and the training images must be the ones the run was started on."""
+        state = self._read_checkpoint(path)
+        try:
+            self.load_state(state)
+        except (KeyError, TypeError, AttributeError, IndexError, RuntimeError, ValueError) as exc:
+            raise CheckpointError(
+                path, f"a part of it could not be restored ({type(exc).__name__}: {exc}); this trainer is now "
+                      f"partly restored, so make a new one"
+            ) from exc
+        return self
+
     def _read_checkpoint(self, path: str | Path) -> dict:
-        """A checkpoint of this kind of trainer whose config agrees with ours except on ``RESUMABLE_FIELDS``."""
+        """A checkpoint of this kind of trainer whose config agrees with ours except on ``RESUMABLE_FIELDS``,
+        holding every part ours holds, made on the same training images."""
         state = load_checkpoint(path)  # on the CPU; load_state_dict copies to the device
         if state.get("kind") != self.KIND:
             raise ValueError(f"{path} is not a {type(self).__name__} checkpoint (kind {state.get('kind')!r})")
+        required = set(self.state_dict()) - {FINGERPRINT_KEY}
+        missing = sorted(required - set(state))
+        if missing:
+            raise CheckpointError(path, f"it lacks {', '.join(map(repr, missing))} (a {self.KIND} checkpoint "
+                                        f"holds {', '.join(map(repr, sorted(required)))})")
+        if not isinstance(state["config"], dict):
+            raise CheckpointError(path, f"its 'config' is a {type(state['config']).__name__}, not a dict")
         ours = dataclasses.asdict(self.config)
         diff = sorted(k for k in ours if k not in RESUMABLE_FIELDS and state["config"].get(k) != ours[k])
         if diff:
             raise ValueError(f"checkpoint {path} was made with a different config: fields {diff} differ")
+        self._check_same_data(path, state.get(FINGERPRINT_KEY))
         return state
+
+    def _check_same_data(self, path: str | Path, saved: object) -> None:
+        """Refuse a checkpoint made on other images; warn if it predates the fingerprint."""
+        if saved is None:
+            warnings.warn(
+                f"checkpoint {path} has no dataset fingerprint (it was written by an older gancourse), so it "
+                f"cannot be checked that it is resumed on the images it was trained on; make sure it is",
+                UserWarning, stacklevel=4,
+            )
+            return
+        if not isinstance(saved, dict):
+            raise CheckpointError(path, f"its {FINGERPRINT_KEY!r} is a {type(saved).__name__}, not a dict")
+        ours = self.data_fingerprint()
+        parts = []
+        for name, now in ours.items():
+            then = saved.get(name)
+            if then == now:
+                continue
+            if not isinstance(then, dict) or then.get("shape") != now["shape"]:
+                shape = tuple(then["shape"]) if isinstance(then, dict) and "shape" in then else "unknown"
+                parts.append(f"{name}: shape {shape} in the checkpoint, {tuple(now['shape'])} now")
+            else:
+                parts.append(f"{name}: the same shape {tuple(now['shape'])} but other images or another order")
+        if parts:
+            raise ValueError(
+                f"checkpoint {path} was trained on a different dataset ({'; '.join(parts)}). Resume it with the "
+                f"images it was started on, or start a new run (a new trainer, without load)."
+            )

@@ -10,10 +10,15 @@ minibatch sampler, a loss history that syncs with the device only now and then, 
 - :class:`LossHistory` keeps each step's losses as device tensors and copies
   them to the host every ``flush`` (one sync instead of one per step); a
   non-finite value raises :class:`gancourse.errors.DivergenceError`.
+- Training images are checked: :func:`check_image_range` refuses values outside
+  ``[-1, 1]`` (the generator's tanh range), :func:`check_finite_images` refuses
+  NaN/inf before a step uses them, and :func:`data_fingerprint` identifies a
+  data set cheaply so that a checkpoint is not resumed on other images.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 from collections.abc import Iterator, Sequence
 
@@ -30,7 +35,18 @@ __all__ = [
     "Batcher",
     "LossHistory",
     "progress_bar",
+    "IMAGE_RANGE_TOL",
+    "FINGERPRINT_IMAGES",
+    "NonFiniteImagesError",
+    "check_image_range",
+    "check_finite_images",
+    "data_fingerprint",
 ]
+
+#: slack on the [-1, 1] check, for rounding in resizing and colour conversions
+IMAGE_RANGE_TOL = 1e-3
+#: how many evenly spaced images :func:`data_fingerprint` hashes
+FINGERPRINT_IMAGES = 64
 
 
 def use_autocast(device: torch.device, requested: bool) -> bool:
@@ -149,3 +165,59 @@ def check_run_config(config, extra_ints: tuple[str, ...] = (), rates: tuple[str,
         if check_positive(name, getattr(config, name), allow_zero=True) >= 1:
             raise ValueError(f"{name} must lie in [0, 1), got {getattr(config, name)!r}")
     check_positive_int("checkpoint_every", config.checkpoint_every, minimum=0)
+
+
+# ------------------------------------------------------------------ training images
+
+
+class NonFiniteImagesError(DivergenceError, ValueError):
+    """Training images hold NaN or inf, so training on them could only diverge.
+
+    Raised before the first step that would use them; it is a ``ValueError`` (bad input) and, as the
+    losses would turn NaN at that step, a :class:`gancourse.errors.DivergenceError` naming the step.
+    """
+
+    def __init__(self, name: str, count: int, first_image: int, step: int):
+        self.step = int(step)
+        self.last_finite = {}
+        self.name, self.count, self.first_image = name, int(count), int(first_image)
+        Exception.__init__(
+            self,
+            f"the training images {name!r} hold {count} NaN/inf value(s) (the first in image {first_image}), so "
+            f"the losses would be NaN from step {step} on. Repair or drop those images before training, e.g. "
+            f"keep x[torch.isfinite(x).flatten(1).all(1)].",
+        )
+
+
+def check_image_range(name: str, x: torch.Tensor, tol: float = IMAGE_RANGE_TOL) -> None:
+    """Refuse images with finite values outside ``[-1, 1]`` (within ``tol``); NaN/inf are left to
+    :func:`check_finite_images`. The message says how to scale 8-bit and [0, 1] images."""
+    if x.numel() == 0:
+        return
+    clean = torch.nan_to_num(x.detach().float(), nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = (float(v) for v in torch.aminmax(clean))
+    if lo < -1 - tol or hi > 1 + tol:
+        outside = int(((clean < -1 - tol) | (clean > 1 + tol)).sum())
+        raise ValueError(
+            f"{name} must lie in [-1, 1] (the range of the generator's tanh output), but its values span "
+            f"[{lo:.4g}, {hi:.4g}] ({outside} value(s) outside). Scale 8-bit images (0..255) with "
+            f"x / 127.5 - 1, and images in [0, 1] with 2 * x - 1."
+        )
+
+
+def check_finite_images(name: str, x: torch.Tensor, step: int) -> None:
+    """Raise :class:`NonFiniteImagesError` if ``x`` (N, ...) holds NaN or inf; ``step`` is the next step."""
+    bad = ~torch.isfinite(x)
+    if bool(bad.any()):
+        first = int(bad.flatten(1).any(1).nonzero()[0, 0])
+        raise NonFiniteImagesError(name, int(bad.sum()), first, step)
+
+
+def data_fingerprint(x: torch.Tensor, n: int = FINGERPRINT_IMAGES) -> dict:
+    """A cheap identity of a data set (N, ...): its shape and the SHA-256 of ``n`` evenly spaced images
+    (float32, in order). Other images, another order or another size give another fingerprint (images
+    outside the sample may differ unnoticed). Plain values only, so it can go into a checkpoint."""
+    count = int(x.shape[0])
+    idx = torch.linspace(0, max(count - 1, 0), min(count, n)).round().long()
+    sample = x[idx.to(x.device)].detach().to("cpu", torch.float32).contiguous()  # (min(N, n), ...)
+    return {"shape": [int(d) for d in x.shape], "sha256": hashlib.sha256(sample.numpy().tobytes()).hexdigest()}

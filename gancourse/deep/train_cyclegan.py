@@ -17,14 +17,14 @@ Adam(2e-4, betas (0.5, 0.999)); the learning rate is constant for the first
 identity loss needs both generators to map a domain's images to the same
 shape, so single-channel images (MNIST) are repeated to three channels: both
 domains are then (N, 3, S, S) and the LeNet reads a translated digit back
-through its grey level. Checkpoints resume exactly, as in :mod:`gancourse.deep.train_gan`.
+through its grey level. Checkpoints resume exactly, as in :mod:`gancourse.deep.train_gan`, and
+the same input checks apply: both domains in [-1, 1], no NaN/inf, resumed only on the same images.
 """
 from __future__ import annotations
 
 import dataclasses
 import itertools
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -40,6 +40,7 @@ from gancourse.deep.runtime import (
     Batcher,
     LossHistory,
     autocast,
+    check_image_range,
     check_run_config,
     maybe_compile,
     use_autocast,
@@ -138,6 +139,8 @@ class CycleGANTrainer(TrainingLoop):
         self.compiled = use_compile(self.device, c.compile)
         self.a = gray_to_rgb(a, c.channels).to(self.device, torch.float32).contiguous()
         self.b = gray_to_rgb(b, c.channels).to(self.device, torch.float32).contiguous()
+        check_image_range("a", self.a)
+        check_image_range("b", self.b)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(c.seed)
             self.G_AB = ResnetGenerator(c.channels, c.channels, c.g_width, c.n_blocks).to(self.device)
@@ -224,6 +227,9 @@ class CycleGANTrainer(TrainingLoop):
     def networks(self) -> list[torch.nn.Module]:
         return [getattr(self, name) for name in self._NETS]
 
+    def training_images(self) -> dict[str, torch.Tensor]:
+        return {"a": self.a, "b": self.b}
+
     def snapshot(self) -> None:
         """Record ``(step, G_AB(fixed_a), G_BA(fixed_b))`` in ``snapshots``."""
         self.snapshots.append((self.step, self.translate_ab(self.fixed_a), self.translate_ba(self.fixed_b)))
@@ -241,11 +247,11 @@ class CycleGANTrainer(TrainingLoop):
             "pool_a": self.pool_a.state_dict(), "pool_b": self.pool_b.state_dict(),
             "history": self.history.state_dict(), "fixed_a": self.fixed_a.cpu(), "fixed_b": self.fixed_b.cpu(),
             "snapshots": [[s, x, y] for s, x, y in self.snapshots], "rng": rng_state(),
+            "data_fingerprint": self.data_fingerprint(),
         }
 
-    def load(self, path: str | Path) -> "CycleGANTrainer":
-        """Restore a state written by :meth:`save`; the configs must agree except on ``steps`` and logging."""
-        state = self._read_checkpoint(path)
+    def load_state(self, state: dict) -> None:
+        """Restore a checkpoint dict checked by ``_read_checkpoint`` (use :meth:`load` with a path)."""
         self.step = int(state["step"])
         for name in self._NETS:
             getattr(self, name).load_state_dict(state[name])
@@ -261,4 +267,3 @@ class CycleGANTrainer(TrainingLoop):
         self.fixed_a, self.fixed_b = state["fixed_a"].to(self.device), state["fixed_b"].to(self.device)
         self.snapshots = [(int(s), x, y) for s, x, y in state["snapshots"]]
         set_rng_state(state["rng"])
-        return self

@@ -17,12 +17,15 @@ step counter, the history, the sample snapshots and the global generators, so
 that training k steps, saving, loading and training k more gives the same
 weights bit for bit as 2k steps in one go (on the CPU; CUDA kernels may be
 non-deterministic unless deterministic algorithms are switched on).
+
+Images must lie in [-1, 1] (8-bit images: ``x / 127.5 - 1``): others are refused
+when the trainer is made, NaN/inf images when training starts, and a checkpoint
+is only resumed on the images it was trained on (see :mod:`gancourse.deep.loop`).
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -51,6 +54,7 @@ from gancourse.deep.runtime import (
     Batcher,
     LossHistory,
     autocast,
+    check_image_range,
     check_run_config,
     maybe_compile,
     use_autocast,
@@ -119,7 +123,11 @@ def wgan_gp_preset(smoke: bool = False, **overrides) -> GANConfig:
 
 
 class GANTrainer(TrainingLoop):
-    """Trains ``G`` and ``D`` on images ``x`` (N, C, S, S) in [-1, 1]; ``history`` and ``snapshots`` record the run."""
+    """Trains ``G`` and ``D`` on images ``x`` (N, C, S, S) in [-1, 1]; ``history`` and ``snapshots`` record the run.
+
+    Images outside [-1, 1] raise a ``ValueError`` here; NaN/inf images raise
+    :class:`gancourse.deep.runtime.NonFiniteImagesError` when :meth:`train` starts.
+    """
 
     KIND = "gan"
 
@@ -134,6 +142,7 @@ class GANTrainer(TrainingLoop):
         self.amp = use_autocast(self.device, c.amp)
         self.compiled = use_compile(self.device, c.compile)
         self.images = images.to(self.device, torch.float32)
+        check_image_range("images", self.images)
         with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed only
             torch.manual_seed(c.seed)
             self.G = DCGANGenerator(c.z_dim, c.channels, c.g_width, c.image_size).to(self.device)
@@ -229,6 +238,9 @@ class GANTrainer(TrainingLoop):
     def networks(self) -> list[torch.nn.Module]:
         return [self.G, self.D]
 
+    def training_images(self) -> dict[str, torch.Tensor]:
+        return {"images": self.images}
+
     def progress_label(self) -> str:
         return f"{self.config.loss} step"
 
@@ -274,11 +286,11 @@ class GANTrainer(TrainingLoop):
             "generator": self.generator.get_state(), "batcher": self.batcher.state_dict(),
             "history": self.history.state_dict(), "fixed_z": self.fixed_z.cpu(),
             "snapshots": [[s, x] for s, x in self.snapshots], "rng": rng_state(),
+            "data_fingerprint": self.data_fingerprint(),
         }
 
-    def load(self, path: str | Path) -> "GANTrainer":
-        """Restore a state written by :meth:`save`; the configs must agree except on ``steps`` and logging."""
-        state = self._read_checkpoint(path)
+    def load_state(self, state: dict) -> None:
+        """Restore a checkpoint dict checked by ``_read_checkpoint`` (use :meth:`load` with a path)."""
         self.step = int(state["step"])
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
@@ -290,4 +302,3 @@ class GANTrainer(TrainingLoop):
         self.fixed_z = state["fixed_z"].to(self.device)
         self.snapshots = [(int(s), x.cpu()) for s, x in state["snapshots"]]
         set_rng_state(state["rng"])
-        return self

@@ -12,7 +12,9 @@ from gancourse.dynamics.analysis import (
     closed_form_continuous,
     closed_form_discrete,
     convergence_table,
+    format_number,
     format_table,
+    verdict_note,
 )
 from gancourse.dynamics.closed_forms import (
     alternating_2x2,
@@ -33,7 +35,15 @@ from gancourse.dynamics.closed_forms import (
     xy_rho_simultaneous,
 )
 from gancourse.dynamics.games import LOSSES, REGULARIZERS, Bilinear, DiracGAN, Game, xy_game
-from gancourse.dynamics.integrators import METHODS, Method, Trajectory, consensus_field, flow_trajectory, simulate
+from gancourse.dynamics.integrators import (
+    METHODS,
+    Method,
+    Trajectory,
+    consensus_field,
+    flow_trajectory,
+    simulate,
+    wants_progress,
+)
 from gancourse.dynamics.jacobian import (
     continuous_verdict,
     critical_step_size,
@@ -72,6 +82,7 @@ __all__ = [
     "eigenvalues",
     "find_stationary_point",
     "flow_trajectory",
+    "format_number",
     "format_table",
     "Game",
     "LOSSES",
@@ -85,7 +96,9 @@ __all__ = [
     "simulate",
     "spectral_radius",
     "trajectory_verdict",
+    "wants_progress",
     "Trajectory",
+    "verdict_note",
     "xy_game",
     "xy_rho",
     "xy_rho_alternating",

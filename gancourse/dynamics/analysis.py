@@ -2,10 +2,15 @@
 
 :func:`analyze` puts the numeric values (finite-difference Jacobians of ``v``
 and of ``F_h``) beside the closed forms of :mod:`gancourse.dynamics.closed_forms`
-where they exist, and confirms the eigenvalue verdict by simulation.
+where they exist, and confirms the eigenvalue verdict by simulation. Where the
+two disagree, :func:`verdict_note` says why in one line (the linearization only
+describes the neighbourhood of the equilibrium; a slow linear rate needs more
+steps than the run had; an RK4 step damps a flow that only circles; ...).
 """
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +19,9 @@ from gancourse.dynamics import closed_forms as cf
 from gancourse.dynamics.games import Bilinear, DiracGAN, Game, xy_game
 from gancourse.dynamics.integrators import METHODS, Method, consensus_field, simulate
 from gancourse.dynamics.jacobian import (
+    GROW,
+    SHRINK,
+    VERDICTS,
     continuous_verdict,
     discrete_verdict,
     eigenvalues,
@@ -30,6 +38,8 @@ __all__ = [
     "table_cases",
     "convergence_table",
     "format_table",
+    "format_number",
+    "verdict_note",
 ]
 
 KINK_OFFSET = 1e-3  # where one-sided derivatives are taken for fields with a kink at z*
@@ -118,13 +128,16 @@ def closed_form_discrete(game: Game, method: Method) -> np.ndarray | None:
     return np.concatenate(blocks + [np.ones(game.dim - 2 * s.size)])
 
 
-def analyze(game: Game, method: Method, start=None, steps: int = 1000) -> Analysis:
+def analyze(
+    game: Game, method: Method, start=None, steps: int = 1000, progress: Callable[[int], object] | None = None
+) -> Analysis:
     """Linearize ``method`` on ``game`` at the equilibrium and simulate ``steps`` updates from ``start``.
 
     The verdict comes from the eigenvalues (the continuous ones for ``flow``,
     the spectral radius of ``F_h'`` otherwise). Where the field has a kink at
     ``z*`` (WGAN-GP) the eigenvalues are one-sided and the verdict is the
-    simulated one.
+    simulated one. Where the verdict and the simulation disagree, ``note``
+    explains why (:func:`verdict_note`). ``progress`` goes to :func:`simulate`.
     """
     start = np.ones(game.dim) if start is None else game.check_state(start)
     z_star = game.equilibrium
@@ -138,14 +151,24 @@ def analyze(game: Game, method: Method, start=None, steps: int = 1000) -> Analys
         )
     lam_c = eigenvalues(numeric_jacobian(_followed_field(game, method), at))
     s_at = method.init_state(game, at)
-    lam_d = eigenvalues(numeric_jacobian(lambda s: method.step(game, s), s_at))
+    with np.errstate(over="ignore", invalid="ignore"):  # a huge h overflows: reported below in words
+        jac_d = numeric_jacobian(lambda s: method.step(game, s), s_at)
+    if not np.all(np.isfinite(jac_d)):
+        raise ValueError(
+            f"the update {method.label()} on {game.label()} overflows float64 next to the equilibrium (its "
+            f"Jacobian holds NaN/inf): the step size h = {method.h:g} is too large to analyze; choose a smaller h"
+        )
+    lam_d = eigenvalues(jac_d)
     rho = spectral_radius(lam_d)
-    traj = simulate(game, method, start, steps)
+    traj = simulate(game, method, start, steps, progress=progress)
     sim = trajectory_verdict(traj.distance)
     if not game.smooth_at_equilibrium:
         verdict = "converges" if sim == "converges" else "does not converge"
     else:
         verdict = continuous_verdict(lam_c) if method.name == "flow" else discrete_verdict(lam_d)
+    if not note:
+        note = verdict_note(verdict, sim, rho, steps, float(traj.distance[0]), traj.final_distance,
+                            flow=method.name == "flow")
     lam_c_cf = closed_form_continuous(game, method)
     lam_d_cf = closed_form_discrete(game, method)
     return Analysis(
@@ -184,21 +207,146 @@ def table_cases(h: float = 0.1, gamma: float = 1.0, sigma: float = 1.0, clip: fl
 
 
 def convergence_table(
-    h: float = 0.1, steps: int = 3000, gamma: float = 1.0, sigma: float = 1.0, beta: float = -0.5, start=None
+    h: float = 0.1,
+    steps: int = 3000,
+    gamma: float = 1.0,
+    sigma: float = 1.0,
+    beta: float = -0.5,
+    start=None,
+    progress: Callable[[int], object] | None = None,
 ) -> list[Analysis]:
-    """:func:`analyze` for every game of :func:`table_cases` and every method."""
+    """:func:`analyze` for every game of :func:`table_cases` and every method (``progress``: as in
+    :func:`simulate`, over all rows: ``steps * len(table_cases())`` updates in all)."""
     rows = []
     for game, name in table_cases(gamma=gamma, sigma=sigma):
         method = Method(name, h=h, gamma=gamma, beta=beta)
-        rows.append(analyze(game, method, start=start, steps=steps))
+        rows.append(analyze(game, method, start=start, steps=steps, progress=progress))
     return rows
+
+
+# ------------------------------------------------------------------ when the verdict and the run disagree
+
+
+_TOL = 1e-9  # as in continuous_verdict / discrete_verdict: |rho - 1| below this is "rho = 1"
+
+
+def _factor(log_factor: float) -> str:
+    """``exp(log_factor)`` for a sentence: ``3.48``, ``0.0012`` or ``1e+54`` (never hundreds of digits)."""
+    if log_factor == -math.inf:
+        return "0"
+    exponent = log_factor / math.log(10)
+    return f"{math.exp(log_factor):.3g}" if abs(exponent) < 6 else f"1e{exponent:+.0f}"
+
+
+def verdict_note(
+    verdict: str,
+    simulated: str,
+    rho: float,
+    steps: int,
+    start_distance: float,
+    final_distance: float,
+    *,
+    flow: bool = False,
+) -> str:
+    """One line explaining why the eigenvalue ``verdict`` and the ``simulated`` one disagree; ``""`` if they agree.
+
+    rho : spectral radius of ``F_h'`` at the equilibrium: the linearization moves the distance by at
+        most a factor ``rho`` per update, so by ``rho**steps`` over the run.
+    start_distance, final_distance : of the simulated run, to the equilibrium.
+    flow : the verdict is the continuous one (eigenvalues of ``v'``), the run made of RK4 steps.
+
+    The linearization describes the dynamics only near the equilibrium. Away from it the nonlinear
+    field can keep an unstable orbit bounded (a limit cycle, or an outward drift too slow to see), or
+    carry a locally convergent run away; a linear rate close to 1 may need more steps than the run
+    had to reach the simulation's thresholds (``SHRINK``, ``GROW``); where the linearization is neutral
+    (``rho = 1``, or purely imaginary eigenvalues for the flow) higher-order terms decide.
+    """
+    if verdict == simulated or verdict not in VERDICTS:
+        return ""
+    log_pred = steps * math.log(rho) if rho > 0 else -math.inf
+    pred = _factor(log_pred)
+    seen = f"{final_distance / start_distance:.3g}" if math.isfinite(final_distance) else "inf"
+    r = f"{rho:.6g}"
+    outcome = {
+        "converges": "make it converge",
+        "slow": "pull it in, slowly",
+        "cycles": "keep it circling",
+        "diverges": "make it diverge",
+    }[simulated]
+    if flow and verdict == "cycles":
+        if simulated in ("converges", "slow") and rho < 1 - _TOL and log_pred < math.log(0.5):
+            return (
+                f"the exact flow only circles (the eigenvalues of v' lie on the imaginary axis), but RK4 steps "
+                f"of length h damp it: rho(F_h') = {r} < 1 shrinks the distance by a factor {pred} over {steps} "
+                f"steps (the run: {seen})"
+            )
+        if simulated == "diverges" and rho > 1 + _TOL:
+            return (
+                f"the exact flow only circles (the eigenvalues of v' lie on the imaginary axis), but RK4 steps "
+                f"of length h amplify it: rho(F_h') = {r} > 1; a smaller h follows the flow more closely"
+            )
+        return (
+            f"the eigenvalues of v' lie on the imaginary axis, so the linearization decides nothing and "
+            f"higher-order terms decide: in this run they {outcome} (distance factor {seen} over {steps} steps)"
+        )
+    if verdict == "cycles":
+        return (
+            f"rho(F_h') is 1 (within {_TOL:g}), so the linearization decides nothing and higher-order terms "
+            f"decide: in this run they {outcome} (distance factor {seen} over {steps} steps)"
+        )
+    if verdict == "diverges":
+        if simulated == "converges":
+            return (
+                f"rho(F_h') = {r} > 1 makes the equilibrium unstable, yet this run reached it: it started on a "
+                f"contracting direction (or the nonlinear field pulled it in); a small push off that direction "
+                f"would grow"
+            )
+        head = f"the linearization says unstable (rho(F_h') = {r} > 1, distance x{pred} in {steps} steps) but the run"
+        if final_distance < start_distance:
+            return (
+                f"{head} came closer (x{seen}; divergence means x{GROW:g}): the linearization holds only near the "
+                f"equilibrium, and farther out the nonlinear field pulls the orbit in, towards a limit cycle where "
+                f"the pull and the linear push balance"
+            )
+        short = f"; the run is also too short for the linear rate to reach {GROW:g}" if log_pred < math.log(GROW) \
+            else ""
+        return (
+            f"{head} stayed bounded (x{seen}; divergence means x{GROW:g}): the linearization holds only near the "
+            f"equilibrium, and farther out the nonlinear field keeps the orbit on a limit cycle or drifting out "
+            f"only slowly{short}"
+        )
+    # verdict == "converges"
+    if simulated in ("slow", "cycles") and log_pred > math.log(SHRINK):
+        return (
+            f"the linearization says it converges (rho(F_h') = {r} < 1), but slowly: at that rate the distance "
+            f"shrinks only by a factor {pred} in {steps} steps, short of the {SHRINK:g} the simulation calls "
+            f"convergence (the run: {seen}); a longer run gets there"
+        )
+    effect = "carries the run away" if simulated == "diverges" else "keeps the run from the equilibrium"
+    return (
+        f"rho(F_h') = {r} < 1 promises only local convergence: from this start (distance "
+        f"{start_distance:.3g}) the nonlinear field {effect}; start closer to the equilibrium to see the linear rate"
+    )
+
+
+# ------------------------------------------------------------------ text output
+
+
+def format_number(x: float, decimals: int = 6, signed: bool = False) -> str:
+    """``x`` with ``decimals`` fixed decimals (``+`` sign if ``signed``; never ``-0``), or in ``.{decimals}g``
+    form from 1e6 on, so that a huge value prints as ``5e+299`` rather than as 300 digits."""
+    x = float(x) + 0.0  # -0.0 -> 0.0
+    sign = "+" if signed else ""
+    if math.isfinite(x) and abs(x) >= 1e6:
+        return f"{x:{sign}.{decimals}g}"
+    return f"{x:{sign}.{decimals}f}"
 
 
 def _fmt_eigs(lam: np.ndarray | None, limit: int = 2) -> str:
     if lam is None:
         return "-"
     lam = np.asarray(lam)[np.argsort(-np.abs(np.asarray(lam)))][:limit]  # the largest in modulus
-    return ", ".join(f"{z.real + 0.0:+.4f}{z.imag + 0.0:+.4f}i" for z in lam)
+    return ", ".join(f"{format_number(z.real, 4, signed=True)}{format_number(z.imag, 4, signed=True)}i" for z in lam)
 
 
 def format_table(rows: list[Analysis]) -> str:
@@ -211,8 +359,8 @@ def format_table(rows: list[Analysis]) -> str:
             r.method,
             _fmt_eigs(r.continuous_eigenvalues),
             _fmt_eigs(r.continuous_eigenvalues_closed_form),
-            f"{r.spectral_radius:.6f}",
-            "-" if r.spectral_radius_closed_form is None else f"{r.spectral_radius_closed_form:.6f}",
+            format_number(r.spectral_radius),
+            "-" if r.spectral_radius_closed_form is None else format_number(r.spectral_radius_closed_form),
             r.verdict,
             r.simulated_verdict,
             f"{r.final_distance:.3g}",

@@ -20,6 +20,7 @@ is its Jacobian written out with the chain rule from ``v'``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,9 +28,31 @@ import numpy as np
 from gancourse.dynamics.games import Game
 from gancourse.errors import check_choice, check_positive, check_positive_int
 
-__all__ = ["METHODS", "Method", "Trajectory", "consensus_field", "consensus_jacobian", "simulate", "flow_trajectory"]
+__all__ = [
+    "METHODS",
+    "Method",
+    "Trajectory",
+    "consensus_field",
+    "consensus_jacobian",
+    "simulate",
+    "flow_trajectory",
+    "LONG_RUN_STEPS",
+    "PROGRESS_EVERY",
+    "wants_progress",
+]
 
 METHODS = ("flow", "simgd", "altgd", "extragradient", "optimistic", "consensus", "momentum")
+
+#: runs longer than this many updates take seconds to minutes: front ends show progress by default
+LONG_RUN_STEPS = 100_000
+#: how many updates :func:`simulate` makes between two calls of its ``progress`` callback
+PROGRESS_EVERY = 10_000
+
+
+def wants_progress(total_steps: int, requested: bool | None = None) -> bool:
+    """Whether to show progress for ``total_steps`` updates: ``requested`` if given, else only for
+    runs longer than :data:`LONG_RUN_STEPS` (a progress bar on a sub-second run is noise)."""
+    return bool(requested) if requested is not None else total_steps > LONG_RUN_STEPS
 
 
 def consensus_field(game: Game, z: np.ndarray, gamma: float) -> np.ndarray:
@@ -207,18 +230,38 @@ class Trajectory:
         return float(self.distance[-1])
 
 
-def simulate(game: Game, method: Method, start, steps: int, *, blowup: float = 1e8) -> Trajectory:
-    """Run ``steps`` updates of ``method`` from ``start``; stops early (padding with inf) past ``blowup``."""
+def simulate(
+    game: Game,
+    method: Method,
+    start,
+    steps: int,
+    *,
+    blowup: float = 1e8,
+    progress: Callable[[int], object] | None = None,
+) -> Trajectory:
+    """Run ``steps`` updates of ``method`` from ``start``; stops early (padding with inf) past ``blowup``.
+
+    ``progress(k)``, if given, is called with the number of updates done since its last call, every
+    :data:`PROGRESS_EVERY` updates and at the end (the calls add up to ``steps``, also after a blow-up),
+    e.g. ``tqdm.update``.
+    """
     check_positive_int("steps", steps)
     s = method.init_state(game, start)
     n = game.dim
     zs = np.full((steps + 1, n), np.inf)
     zs[0] = s[:n]
-    for k in range(1, steps + 1):
-        s = method.step(game, s)
-        if not np.all(np.isfinite(s)) or np.max(np.abs(s)) > blowup:
-            break
-        zs[k] = s[:n]
+    reported = 0
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is the blow-up detected below
+        for k in range(1, steps + 1):
+            s = method.step(game, s)
+            if not np.all(np.isfinite(s)) or np.max(np.abs(s)) > blowup:
+                break
+            zs[k] = s[:n]
+            if progress is not None and k % PROGRESS_EVERY == 0:
+                progress(k - reported)
+                reported = k
+    if progress is not None and reported < steps:
+        progress(steps - reported)
     dist = np.linalg.norm(zs - game.equilibrium, axis=1)
     return Trajectory(zs, dist)
 

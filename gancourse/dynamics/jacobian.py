@@ -27,9 +27,15 @@ __all__ = [
     "critical_step_size",
     "eigenvalue_mismatch",
     "VERDICTS",
+    "SHRINK",
+    "GROW",
 ]
 
 VERDICTS = ("converges", "cycles", "diverges")
+#: a simulated run "converges" once its distance to the equilibrium is below SHRINK times the start ...
+SHRINK = 1e-3
+#: ... and "diverges" once it is above GROW times the start (see :func:`trajectory_verdict`)
+GROW = 10.0
 
 
 def numeric_jacobian(fn: Callable[[np.ndarray], np.ndarray], z: np.ndarray, eps: float = 1e-6) -> np.ndarray:
@@ -75,7 +81,7 @@ def discrete_verdict(lam: np.ndarray, tol: float = 1e-9) -> str:
     return "converges" if rho < 1 - tol else "diverges" if rho > 1 + tol else "cycles"
 
 
-def trajectory_verdict(distances: np.ndarray, shrink: float = 1e-3, grow: float = 10.0) -> str:
+def trajectory_verdict(distances: np.ndarray, shrink: float = SHRINK, grow: float = GROW) -> str:
     """Verdict of a simulated run from its distances to the equilibrium.
 
     ``"converges"`` if the final distance is below ``shrink`` times the start;
