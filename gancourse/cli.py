@@ -13,9 +13,13 @@ import argparse
 import dataclasses
 import json
 import math
+import os
+import shlex
+import signal
 import sys
+import threading
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 __all__ = ["main", "build_parser"]
@@ -23,7 +27,8 @@ __all__ = ["main", "build_parser"]
 _HELP = {
     "data": "toy distribution",
     "seed": "random seed (runs are bit-identical for the same seed)",
-    "steps": "generator iterations",
+    "steps": "generator iterations: the planned length of the run, over which --lr-schedule linear and "
+             "--instance-noise are timed",
     "batch_size": "samples per batch, real and fake each",
     "z_dim": "latent dimension",
     "g_hidden": "generator hidden widths, comma-separated",
@@ -106,6 +111,16 @@ def _config_from_args(args: argparse.Namespace):
     return (plain_gan if args.preset == "plain" else recommended)(**given)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gancourse", description="A runnable course on Generative Adversarial Networks."
@@ -114,15 +129,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     toy = sub.add_parser("toy", help="train a NumPy GAN on a toy distribution and print its metrics")
-    toy.add_argument("--preset", choices=["recommended", "plain"], default="recommended",
-                     help="starting point for the config: the course's recommended recipe, or the plain "
-                          "non-saturating GAN with no regularization (flags below override it)")
+    toy.add_argument("--preset", choices=["recommended", "plain"], default=None,
+                     help="starting point for the config: the course's recommended recipe (the default), or the "
+                          "plain non-saturating GAN with no regularization (flags below override it)")
     _add_config_flags(toy)
     toy.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    toy.add_argument("--samples-out", type=Path, metavar="FILE.npy", help="write the evaluation samples here")
-    toy.add_argument("--checkpoint", type=Path, metavar="FILE.npz", help="write a checkpoint here at the end")
+    toy.add_argument("--samples-out", type=Path, metavar="FILE.npy",
+                     help="write the evaluation samples here (exactly this name; a regular file, not a device)")
+    toy.add_argument("--checkpoint", type=Path, metavar="FILE.npz",
+                     help="write a checkpoint here at the end, and on Ctrl-C (at a step boundary, then exit 130)")
+    toy.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
+                     help="also rewrite --checkpoint every N steps, so a killed run can be resumed")
     toy.add_argument("--resume", type=Path, metavar="FILE.npz",
-                     help="continue a run from a checkpoint (its config is used; --steps may extend it)")
+                     help="continue a run from a checkpoint, exactly as if it had not stopped: the run keeps the "
+                          "config saved in it, and config flags that contradict it are refused. --steps is the "
+                          "planned total; it may change only when nothing is timed over it (--lr-schedule "
+                          "constant, --instance-noise 0)")
     toy.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="show a progress bar (default: on, except in smoke mode)")
 
@@ -154,11 +176,12 @@ def _add_dynamics_parser(sub) -> None:
     dyn.add_argument("--reg", choices=list(REGULARIZERS), default=None,
                      help="Dirac-GAN regularizer (default: none)")
     dyn.add_argument("--gamma", type=float, default=1.0,
-                     help="penalty weight for r1/r2/wgan-gp, and the strength of --method consensus (default: 1)")
-    dyn.add_argument("--sigma", type=float, default=1.0, help="instance-noise std (default: 1)")
+                     help="penalty weight for r1/r2/wgan-gp, and the strength of --method consensus; > 0 "
+                          "(default: 1)")
+    dyn.add_argument("--sigma", type=float, default=1.0, help="instance-noise std; > 0 (default: 1)")
     dyn.add_argument("--clip", type=float, default=None, help="WGAN weight clipping |psi| <= CLIP (default: off)")
     dyn.add_argument("--h", "--eta", dest="h", type=float, default=0.1, metavar="STEP",
-                     help="step size h (alias --eta; default: 0.1)")
+                     help="step size h (alias --eta); > 0 (default: 0.1)")
     dyn.add_argument("--steps", type=int, default=None,
                      help="simulated updates (default: 1000; 3000 per row with --table)")
     dyn.add_argument("--start", type=float, nargs=2, default=(1.0, 1.0), metavar=("X", "Y"),
@@ -166,10 +189,14 @@ def _add_dynamics_parser(sub) -> None:
     dyn.add_argument("--n-d", type=int, default=1, help="discriminator steps per round for altgd (default: 1)")
     dyn.add_argument("--n-g", type=int, default=1, help="generator steps per round for altgd (default: 1)")
     dyn.add_argument("--beta", type=float, default=-0.5,
-                     help="momentum coefficient for --method momentum, negative allowed (default: -0.5)")
+                     help="momentum coefficient for --method momentum, in (-1, 1), negative allowed "
+                          "(default: -0.5)")
     dyn.add_argument("--table", action="store_true",
                      help="print the whole convergence table: every method on every game variant")
     dyn.add_argument("--json", action="store_true", help="print JSON instead of text")
+    dyn.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="show a progress bar of the simulation on stderr (default: only for runs of more "
+                          "than 100000 updates in all)")
 
 
 def json_dumps(obj, **kwargs) -> str:
@@ -187,25 +214,162 @@ def json_dumps(obj, **kwargs) -> str:
     return json.dumps(clean(obj), allow_nan=False, **kwargs)
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    return a == b or (a.exists() and b.exists() and os.path.samefile(a, b))
+
+
+def _check_toy_outputs(args: argparse.Namespace) -> None:
+    """Refuse output paths that cannot be written, before any training (nothing is created here)."""
+    from gancourse.errors import OutputPathError
+    from gancourse.toy.checkpoint import check_output_path
+
+    if args.checkpoint_every is not None and args.checkpoint is None:
+        raise OutputPathError("--checkpoint-every needs --checkpoint FILE.npz, the file it rewrites every N steps")
+    real = {flag: check_output_path(path, what=flag)
+            for flag, path in (("--checkpoint", args.checkpoint), ("--samples-out", args.samples_out)) if path}
+    if len(real) == 2 and _same_file(real["--checkpoint"], real["--samples-out"]):
+        raise OutputPathError(f"--samples-out and --checkpoint name the same file ({args.samples_out}); "
+                              f"give them different names")
+    if "--samples-out" in real and args.resume is not None and _same_file(real["--samples-out"],
+                                                                          Path(os.path.realpath(args.resume))):
+        raise OutputPathError(f"--samples-out and --resume name the same file ({args.samples_out}): the samples "
+                              f"would overwrite the checkpoint")
+
+
+def _as_flag(name: str, value) -> str:
+    """A config value as it is written on the command line: ``--g-hidden 16,16``, ``--no-ema``..."""
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else f"--no-{flag[2:]}"
+    return f"{flag} {','.join(map(str, value)) if isinstance(value, tuple) else value}"
+
+
+def _toy_trainer(args: argparse.Namespace):
+    """A new trainer from the flags, or the one saved in --resume (refusing flags that contradict it)."""
+    from gancourse.toy.config import ToyConfig
+    from gancourse.toy.trainer import ToyGAN
+
+    if args.resume is None:
+        return ToyGAN(_config_from_args(args))
+    gan = ToyGAN.load(args.resume)
+    cfg = gan.config
+    conflicts = [f"--preset {args.preset} (a resumed run keeps the config it was started with)"] if args.preset else []
+    for f in dataclasses.fields(ToyConfig):
+        given = getattr(args, f.name)
+        if f.name != "steps" and given is not None and given != getattr(cfg, f.name):
+            conflicts.append(f"{_as_flag(f.name, given)} (the checkpoint has {_as_flag(f.name, getattr(cfg, f.name))})")
+    if conflicts:
+        raise ValueError(f"--resume continues the run saved in {args.resume} with the config saved there; these "
+                         f"flags contradict it: {'; '.join(conflicts)}. Leave them out (only --steps may be given, "
+                         f"as the planned total), or start a new run without --resume.")
+    if args.steps is not None and args.steps != cfg.steps and cfg.scheduled_over_steps():
+        raise ValueError(
+            f"--steps {args.steps} would change the schedule of the run saved in {args.resume}: it is planned for "
+            f"{cfg.steps} steps ({'; '.join(cfg.scheduled_over_steps())}), and a resumed run continues the schedule "
+            f"it started with. Resume without --steps (it runs to step {cfg.steps}), or start a new run with "
+            f"--steps {args.steps}; runs meant to be extended use --lr-schedule constant and --instance-noise 0."
+        )
+    if args.steps is not None:
+        gan.extend(args.steps)
+    return gan
+
+
+class _Interrupted(Exception):
+    """Raised between two training steps after Ctrl-C, so that a run stops on a whole step."""
+
+
+class _DeferSigint:
+    """While active, a first SIGINT (Ctrl-C) only sets ``requested``; a second one interrupts at once.
+
+    Training checks ``requested`` after every step, so an interrupted run stops between two whole steps
+    and its checkpoint is consistent. Outside the main thread (where signals cannot be caught), or where
+    SIGINT is ignored (a background job, ``nohup``), it does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: object = None
+
+    def __enter__(self) -> "_DeferSigint":
+        main_thread = threading.current_thread() is threading.main_thread()
+        if main_thread and signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
+            self._previous = signal.signal(signal.SIGINT, self._handle) or signal.default_int_handler
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _write(what: str, path: Path, write: Callable[[], object], saved: Path | None = None) -> None:
+    """Run ``write()``; an OSError (disk full, permissions...) becomes one message naming the file."""
+    from gancourse.errors import OutputPathError
+
+    try:
+        write()
+    except OSError as exc:
+        also = f" (the checkpoint was saved to {saved})" if saved is not None else ""
+        raise OutputPathError(f"could not write the {what} to {path}: {exc.strerror or exc}{also}") from None
+
+
+def _toy_interrupted(args: argparse.Namespace, gan) -> int:
+    """Save the interrupted run (at a step boundary) if --checkpoint was given, say how to resume, return 130."""
+    where = f"gancourse toy: interrupted at step {gan.step} of {gan.config.steps}"
+    if args.checkpoint is None:
+        print(f"{where}; nothing was saved (give --checkpoint FILE.npz to keep a run that you may interrupt)",
+              file=sys.stderr)
+        return 130
+    try:
+        _write("checkpoint", args.checkpoint, lambda: gan.save(args.checkpoint))
+    except ValueError as exc:
+        print(f"{where}; {exc}", file=sys.stderr)
+        return 130
+    again = ["gancourse", "toy", "--resume", args.checkpoint, "--checkpoint", args.checkpoint]
+    if args.checkpoint_every:
+        again += ["--checkpoint-every", args.checkpoint_every]
+    if args.samples_out is not None:
+        again += ["--samples-out", args.samples_out]
+    again += ["--json"] if args.json else []
+    print(f"{where}; checkpoint saved to {args.checkpoint}. Continue the run with:\n  "
+          f"{shlex.join(map(str, again))}", file=sys.stderr)
+    return 130
+
+
 def _cmd_toy(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from gancourse.toy.checkpoint import atomic_write
     from gancourse.toy.report import format_metrics
-    from gancourse.toy.trainer import ToyGAN
 
-    if args.resume is not None:
-        gan = ToyGAN.load(args.resume)
-        if args.steps is not None:
-            gan.extend(args.steps)
-    else:
-        gan = ToyGAN(_config_from_args(args))
-    result = gan.run(progress=args.progress)
+    _check_toy_outputs(args)
+    gan = _toy_trainer(args)
+    every = args.checkpoint_every
+
+    def after_each_step(g) -> None:
+        if every and g.step % every == 0 and g.step < g.config.steps:
+            _write("checkpoint", args.checkpoint, lambda: g.save(args.checkpoint))
+        if stop.requested:
+            raise _Interrupted
+
+    with _DeferSigint() as stop:
+        try:
+            result = gan.run(progress=args.progress, callbacks=[after_each_step], callback_every=1)
+        except _Interrupted:
+            pass
+    if stop.requested:
+        return _toy_interrupted(args, gan)
     result = {"data": gan.config.data, "seed": gan.config.seed, **result}
+    if args.checkpoint is not None:  # first: a failure to write the samples then loses nothing
+        _write("checkpoint", args.checkpoint, lambda: gan.save(args.checkpoint))
     if args.samples_out is not None:
-        args.samples_out.parent.mkdir(parents=True, exist_ok=True)
-        np.save(args.samples_out, gan.sample(gan.config.n_eval))
-    if args.checkpoint is not None:
-        gan.save(args.checkpoint)
+        samples = gan.sample(gan.config.n_eval)
+        _write("samples", args.samples_out,
+               lambda: atomic_write(args.samples_out, lambda fh: np.save(fh, samples)), saved=args.checkpoint)
     if args.json:
         print(json_dumps(result))
     else:
@@ -221,12 +385,36 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_dynamics(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from gancourse.dynamics import DiracGAN, Method, analyze, convergence_table, format_table, xy_game
+    from tqdm.auto import tqdm
+
+    from gancourse.dynamics import (
+        DiracGAN,
+        Method,
+        analyze,
+        convergence_table,
+        format_number,
+        format_table,
+        wants_progress,
+        xy_game,
+    )
+    from gancourse.dynamics.analysis import table_cases
+    from gancourse.errors import check_positive
+
+    # values the maths needs in range, whether or not the chosen game and method use them
+    check_positive("--gamma", args.gamma)
+    check_positive("--sigma", args.sigma)
+    if not -1 < args.beta < 1:
+        raise ValueError(f"--beta must lie in (-1, 1) (a momentum coefficient), got {args.beta!r}")
+
+    def bar(total: int):
+        return tqdm(total=total, desc="simulating", unit="step", file=sys.stderr, leave=False, mininterval=1.0,
+                    disable=not wants_progress(total, args.progress))
 
     if args.table:
         steps = 3000 if args.steps is None else args.steps
-        rows = convergence_table(h=args.h, steps=steps, gamma=args.gamma, sigma=args.sigma, beta=args.beta,
-                                 start=args.start)
+        with bar(steps * len(table_cases(gamma=args.gamma, sigma=args.sigma))) as pbar:
+            rows = convergence_table(h=args.h, steps=steps, gamma=args.gamma, sigma=args.sigma, beta=args.beta,
+                                     start=args.start, progress=pbar.update)
         print(json_dumps([r.to_dict() for r in rows]) if args.json else format_table(rows))
         return 0
     if args.game == "xy":
@@ -238,13 +426,16 @@ def _cmd_dynamics(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     else:
         game = DiracGAN(args.loss or "gan", args.reg or "none", gamma=args.gamma, sigma=args.sigma, clip=args.clip)
     method = Method(args.method, h=args.h, n_d=args.n_d, n_g=args.n_g, gamma=args.gamma, beta=args.beta)
-    result = analyze(game, method, start=args.start, steps=1000 if args.steps is None else args.steps).to_dict()
+    steps = 1000 if args.steps is None else args.steps
+    with bar(steps) as pbar:
+        result = analyze(game, method, start=args.start, steps=steps, progress=pbar.update).to_dict()
     if args.json:
         print(json_dumps(result))
         return 0
 
     def eigs(pairs):
-        return "-" if pairs is None else ", ".join(f"{re + 0.0:+.6f}{im + 0.0:+.6f}i" for re, im in pairs)
+        return "-" if pairs is None else ", ".join(
+            f"{format_number(re, signed=True)}{format_number(im, signed=True)}i" for re, im in pairs)
 
     lines = [
         f"game:    {result['game']}",
@@ -253,9 +444,9 @@ def _cmd_dynamics(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         f"                         closed form: {eigs(result['continuous_eigenvalues_closed_form'])}",
         f"F_h' eigenvalues at the equilibrium:  {eigs(result['discrete_eigenvalues'])}",
         f"                         closed form: {eigs(result['discrete_eigenvalues_closed_form'])}",
-        f"spectral radius of F_h': {result['spectral_radius']:.6f}"
+        f"spectral radius of F_h': {format_number(result['spectral_radius'])}"
         + ("" if result["spectral_radius_closed_form"] is None
-           else f" (closed form {result['spectral_radius_closed_form']:.6f})"),
+           else f" (closed form {format_number(result['spectral_radius_closed_form'])})"),
         f"verdict: {result['verdict']}",
         f"simulated: {result['simulated_verdict']} (distance {result['final_distance']:.4g} after "
         f"{result['steps']} steps from {tuple(result['start'])})",
@@ -267,6 +458,8 @@ def _cmd_dynamics(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from gancourse.errors import DivergenceError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -279,8 +472,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return (run_homework if args.command == "homework" else run_grade)(args)
         return _cmd_demo(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except KeyboardInterrupt:
+        print(f"gancourse {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, FileNotFoundError, DivergenceError) as exc:
         print(f"gancourse {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:
+        print(f"gancourse {args.command}: error: out of memory ({exc}); choose smaller sizes", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"gancourse {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
 
 

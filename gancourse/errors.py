@@ -13,6 +13,8 @@ import numpy as np
 
 __all__ = [
     "DivergenceError",
+    "CheckpointError",
+    "OutputPathError",
     "check_choice",
     "check_array",
     "check_samples",
@@ -42,6 +44,18 @@ class DivergenceError(FloatingPointError):
             f"(last finite losses: {shown}). Try a smaller learning rate, a gradient "
             f"penalty, or a bounded loss."
         )
+
+
+class CheckpointError(ValueError):
+    """A file that is not a gancourse checkpoint, or one that is damaged (truncated, altered, inconsistent).
+
+    The message names the file and what is wrong with it, e.g.
+    ``run.npz is damaged: opt_g: state['theta']['m'] has shape (3,), expected (1234,)``.
+    """
+
+
+class OutputPathError(ValueError):
+    """An output path that cannot or must not be written: a folder, a device or FIFO, no permission, ..."""
 
 
 def check_choice(name: str, value: Any, options: Iterable[str]) -> str:

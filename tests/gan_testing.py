@@ -124,3 +124,22 @@ def frozen_gan(monkeypatch, **overrides):
         gan.hist_d.mean["theta"] += 0.1 * rng.standard_normal(gan.D.theta.shape)
         gan.hist_g.mean["theta"] += 0.1 * rng.standard_normal(gan.G.theta.shape)
     return gan, batch, recorded
+
+
+def assert_tree_equal(a, b, path: str = "") -> None:
+    """Exact equality of nested dicts / lists of arrays and plain values (arrays bit for bit)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a_arr, b_arr = np.asarray(a), np.asarray(b)
+        assert a_arr.shape == b_arr.shape, f"{path}: shape {a_arr.shape} != {b_arr.shape}"
+        assert np.array_equal(a_arr, b_arr), f"{path}: arrays differ"
+    elif isinstance(a, dict):
+        assert isinstance(b, dict), f"{path}: dict vs {type(b).__name__}"
+        assert a.keys() == b.keys(), f"{path}: keys {sorted(a)} != {sorted(b)}"
+        for k in a:
+            assert_tree_equal(a[k], b[k], f"{path}/{k}")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), f"{path}: {a!r} != {b!r}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_tree_equal(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"

@@ -9,6 +9,7 @@ import pytest
 from gancourse.errors import DivergenceError
 from gancourse.nn import MLP, SGD, Adam, make_optimizer
 from gancourse.toy import ToyConfig, ToyGAN, plain_gan
+from gan_testing import assert_tree_equal
 
 # Tiny networks and batches: every run below takes milliseconds.
 SMALL = dict(batch_size=32, z_dim=4, g_hidden=(16, 16), d_hidden=(16, 16), n_eval=200)
@@ -38,25 +39,6 @@ def expected_metric_keys(data: str) -> set[str]:
     if data not in MIXTURES and data not in ONE_D:
         keys |= {"energy", "sliced_w1"}
     return keys
-
-
-def assert_tree_equal(a, b, path: str = "") -> None:
-    """Exact equality of nested dicts / lists of arrays and plain values (arrays bit for bit)."""
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        a_arr, b_arr = np.asarray(a), np.asarray(b)
-        assert a_arr.shape == b_arr.shape, f"{path}: shape {a_arr.shape} != {b_arr.shape}"
-        assert np.array_equal(a_arr, b_arr), f"{path}: arrays differ"
-    elif isinstance(a, dict):
-        assert isinstance(b, dict), f"{path}: dict vs {type(b).__name__}"
-        assert a.keys() == b.keys(), f"{path}: keys {sorted(a)} != {sorted(b)}"
-        for k in a:
-            assert_tree_equal(a[k], b[k], f"{path}/{k}")
-    elif isinstance(a, (list, tuple)):
-        assert isinstance(b, (list, tuple)) and len(a) == len(b), f"{path}: {a!r} != {b!r}"
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_tree_equal(x, y, f"{path}[{i}]")
-    else:
-        assert a == b, f"{path}: {a!r} != {b!r}"
 
 
 def assert_same_run(a: ToyGAN, b: ToyGAN) -> None:

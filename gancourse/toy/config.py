@@ -8,12 +8,16 @@ to one onto a ``gancourse toy`` flag.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, fields
 
 from gancourse.errors import check_choice, check_positive
 from gancourse.nn import ACTIVATIONS, INITS, LOSSES, OPTIMIZERS, PENALTIES
+from gancourse.toy.distributions import DATASETS
 
-__all__ = ["ToyConfig", "LR_SCHEDULES", "plain_gan", "recommended", "RECIPE_OVERRIDES"]
+__all__ = [
+    "ToyConfig", "LR_SCHEDULES", "plain_gan", "recommended", "RECIPE_OVERRIDES", "memory_estimate", "check_memory",
+]
 
 LR_SCHEDULES = ("constant", "linear")
 
@@ -97,6 +101,20 @@ class ToyConfig:
         if self.label_smoothing != 1.0 and self.loss not in ("gan", "ns"):
             raise ValueError(f"label_smoothing applies to the cross-entropy losses 'gan' and 'ns', not {self.loss!r}")
 
+    def scheduled_over_steps(self) -> list[str]:
+        """What in this run is timed by ``steps`` (its planned length); empty when nothing is.
+
+        A run with such a schedule is defined by its length: stopping it at step k and continuing it to
+        another total is not the same run, so a resumed run keeps ``steps`` (see ``ToyGAN.extend``).
+        """
+        timed = []
+        if self.lr_schedule == "linear" and self.lr_final != 1.0:
+            timed.append(f"lr_schedule='linear' decays the learning rate to lr_final={self.lr_final:g} times "
+                         f"its initial value")
+        if self.instance_noise > 0:
+            timed.append(f"instance_noise={self.instance_noise:g} is annealed to 0")
+        return timed
+
     def replace(self, **changes) -> "ToyConfig":
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
@@ -134,3 +152,94 @@ def plain_gan(data: str = "grid25", **changes) -> ToyConfig:
     base = dict(data=data, penalty="none", gamma=0.0, lr_schedule="constant", ema=0.0, lr_g=1e-4, lr_d=1e-4)
     base.update(changes)
     return ToyConfig(**base)
+
+
+# --------------------------------------------------------------------------------------------- memory
+
+
+def _n_params(sizes: list[int]) -> int:
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))  # W (a, b) and bias (b,) per Linear layer
+
+
+def _activations(sizes: list[int]) -> int:
+    """Numbers an MLP keeps per input row for its backward pass: each layer's input, each activation's output."""
+    return sum(sizes[:-1]) + sum(sizes[1:-1])
+
+
+def memory_estimate(cfg: ToyConfig) -> dict[str, int]:
+    """A lower bound, in bytes, on what a run of ``cfg`` holds in memory, in three parts.
+
+    - ``parameters``: weights and gradients of G and D, optimizer state, EMA and historical averages;
+    - ``training``: what one training step keeps for backward: G on ``batch_size`` rows, D on the
+      ``2 * batch_size`` rows of ``[real; fake]`` (3x with the WGAN-GP interpolates), and minibatch
+      discrimination's ``(kernels, B, B)`` distance arrays per group;
+    - ``evaluation``: G on the ``n_eval`` rows that the metrics use, and those samples in float64.
+
+    The peak is at least ``parameters + max(training, evaluation)``. Counts only the largest arrays, so a
+    run may need more, never less.
+    """
+    item = 4 if cfg.dtype == "float32" else 8
+    dim = DATASETS[check_choice("dataset", cfg.data, DATASETS)].dim
+    g_sizes, d_sizes = [cfg.z_dim, *cfg.g_hidden, dim], [dim, *cfg.d_hidden, 1]
+    opt_buffers = {"adam": 2, "rmsprop": 1}.get(cfg.optimizer, 1 if cfg.momentum else 0)
+    hist = 1 if cfg.historical_averaging else 0
+    copies_g = 2 + opt_buffers + hist + (3 if cfg.ema else 0)  # theta, dtheta, state, mean, EMA avg/work/copy
+    copies_d = 2 + opt_buffers + hist
+    B = cfg.batch_size
+    groups = 3 if cfg.penalty == "wgan-gp" else 2
+    mbd = groups * (4 + 2) * cfg.minibatch_discrimination * B * B  # 4 sign arrays, distances, kernel values
+    return {
+        "parameters": item * (copies_g * _n_params(g_sizes) + copies_d * _n_params(d_sizes)),
+        "training": item * (B * _activations(g_sizes) + groups * B * _activations(d_sizes) + mbd),
+        "evaluation": item * cfg.n_eval * _activations(g_sizes) + 8 * cfg.n_eval * dim,
+    }
+
+
+def physical_memory() -> int | None:
+    """Bytes of physical memory of this machine (None where the system does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} PiB"  # pragma: no cover
+
+
+def _flag(cfg: ToyConfig, name: str) -> str:
+    value = getattr(cfg, name)
+    shown = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    return f"--{name.replace('_', '-')} {shown}"
+
+
+def check_memory(cfg: ToyConfig, available: int | None = None) -> None:
+    """Refuse a run whose :func:`memory_estimate` exceeds ``available`` bytes (default: this machine's memory).
+
+    The message names the sizes (as ``gancourse toy`` flags) behind the largest part of the estimate.
+    """
+    available = physical_memory() if available is None else available
+    if not available:
+        return
+    need = memory_estimate(cfg)
+    peak = need["parameters"] + max(need["training"], need["evaluation"])
+    if peak <= available:
+        return
+    part = max(need, key=need.get)
+    if part == "parameters":
+        g = _n_params([cfg.z_dim, *cfg.g_hidden, 1])
+        d = _n_params([1, *cfg.d_hidden, 1])
+        widths = _flag(cfg, "g_hidden" if g >= d else "d_hidden")
+        cause = f"the network widths {widths} (parameters, gradients, optimizer state)"
+    elif part == "training":
+        cause = f"{_flag(cfg, 'batch_size')} (the activations of one training step)"
+    else:
+        cause = f"{_flag(cfg, 'n_eval')} (the generator's activations on the evaluation samples)"
+    raise ValueError(
+        f"this run needs at least {_bytes(peak)} of memory, more than the {_bytes(available)} this machine has; "
+        f"most of it ({_bytes(need[part])}) comes from {cause}. Choose smaller sizes."
+    )

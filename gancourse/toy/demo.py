@@ -1,11 +1,14 @@
 """``gancourse demo``: the recommended recipe on grid25, compared with published rows, with figures."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
 from gancourse.cli import json_dumps
+from gancourse.errors import OutputPathError
+from gancourse.toy.checkpoint import atomic_write, check_output_path
 from gancourse.toy.config import recommended
 from gancourse.toy.report import PUBLISHED_GRID25, comparison_table
 from gancourse.toy.trainer import ToyGAN
@@ -23,6 +26,19 @@ def _snapshot_callback(frames: list, extent: float, n_frames: int):
         frames.append(Snapshot(step=gan.step, fake=gan.sample(600, raw=True), heat=heat))
 
     return callback
+
+
+def _check_out(out: Path) -> None:
+    """``out`` must be a folder, or a path where one can be made: checked before training."""
+    if out.exists() and not out.is_dir():
+        raise OutputPathError(f"--out {out} exists and is not a folder; give a folder for the figures")
+    check_output_path(out / "metrics.json", what="--out")
+
+
+def _save_figure(fig, path: Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    atomic_write(path, lambda fh: fh.write(buf.getvalue()))
 
 
 def run_demo(
@@ -45,7 +61,7 @@ def run_demo(
     if steps is not None:
         cfg = cfg.replace(steps=int(steps))
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    _check_out(out)
     gan = ToyGAN(cfg)
     extent = 5.5
     frames: list = []
@@ -73,21 +89,22 @@ def run_demo(
                  title=f"generated: {metrics['modes']} modes, HQ {100 * metrics['hq']:.1f}%",
                  centers=gan.dataset.centers)
     fig.tight_layout()
-    fig.savefig(out / "samples.png", dpi=110)
+    _save_figure(fig, out / "samples.png")
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7, 4))
     plot_losses(ax, gan.history)
     ax.set_title("grid25: losses during training")
     fig.tight_layout()
-    fig.savefig(out / "losses.png", dpi=110)
+    _save_figure(fig, out / "losses.png")
     plt.close(fig)
 
     written = ["samples.png", "losses.png"]
     if gif and frames:
         save_animation(frames, out / "training.gif", real=real[:1000], extent=extent)
         written.append("training.gif")
-    (out / "metrics.json").write_text(json_dumps(result, indent=2))
+    text = json_dumps(result, indent=2)
+    atomic_write(out / "metrics.json", lambda fh: fh.write(text.encode("utf-8")))
     written.append("metrics.json")
     print(f"Figures written to {out.resolve()}/: {', '.join(written)}")
     return result

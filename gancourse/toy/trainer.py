@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from gancourse.errors import DivergenceError, check_array, check_positive_int
+from gancourse.errors import CheckpointError, DivergenceError, check_array, check_positive_int
 from gancourse.nn import (
     EMA,
     MLP,
@@ -36,13 +36,34 @@ from gancourse.nn import (
     wgan_gp_penalty,
 )
 from gancourse.toy.checkpoint import load_checkpoint, save_checkpoint
-from gancourse.toy.config import ToyConfig
+from gancourse.toy.config import ToyConfig, check_memory
 from gancourse.toy.distributions import get_dataset
 from gancourse.toy.metrics import toy_metrics
 
 __all__ = ["ToyGAN", "Callback", "smoke_mode"]
 
 Callback = Callable[["ToyGAN"], None]
+
+#: the entries of a checkpoint (:meth:`ToyGAN.state_dict`), restored in this order
+_STATE_KEYS = ("config", "step", "G", "D", "opt_g", "opt_d", "ema", "hist_g", "hist_d", "rng", "history",
+               "last_finite", "last_penalty")
+
+
+def _tree(value, what: str) -> dict:
+    """``value`` if it is a dict, else a TypeError saying what was expected."""
+    if not isinstance(value, dict):
+        raise TypeError(f"expected {what}, got {type(value).__name__} {value!r:.60}")
+    return value
+
+
+def _check_like(name: str, arrays, param: np.ndarray, key: str) -> None:
+    """Every array in the dict ``arrays`` must be a float array shaped like the parameter vector ``param``."""
+    if key != "theta":
+        raise ValueError(f"{name}: unknown parameter {key!r}; the networks have one parameter vector 'theta'")
+    for k, a in _tree(arrays, "a dict of arrays").items():
+        if not isinstance(a, np.ndarray) or not np.issubdtype(a.dtype, np.floating) or a.shape != param.shape:
+            got = f"shape {a.shape}, dtype {a.dtype}" if isinstance(a, np.ndarray) else type(a).__name__
+            raise ValueError(f"{name}[{k!r}] has {got}, expected shape {param.shape} of floats")
 
 
 def smoke_mode() -> bool:
@@ -65,6 +86,7 @@ class ToyGAN:
             cfg = cfg.replace(**overrides)
         self.config = cfg
         self.dataset = get_dataset(cfg.data)
+        check_memory(cfg)  # refuse absurd sizes up front, not with a MemoryError from deep inside NumPy
         self.dim = int(self.dataset.dim)
         self.dtype = np.dtype(cfg.dtype)
         self.scale = cfg.data_scale or self._auto_scale()
@@ -329,33 +351,99 @@ class ToyGAN:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ToyGAN":
-        """Rebuild a trainer from a checkpoint; ``train()`` then continues exactly where it stopped."""
+        """Rebuild a trainer from a checkpoint; ``train()`` then continues exactly where it stopped.
+
+        Raises ``FileNotFoundError`` for a missing file and :class:`CheckpointError` (a ``ValueError``)
+        for a file that is not a gancourse checkpoint or is damaged, naming the part that is wrong.
+        """
         sd = load_checkpoint(path)
-        gan = cls(ToyConfig.from_dict(sd["config"]))
-        gan.step = int(sd["step"])
-        gan.G.load_state_dict(sd["G"])
-        gan.D.load_state_dict(sd["D"])
-        gan.opt_g.load_state_dict(sd["opt_g"])
-        gan.opt_d.load_state_dict(sd["opt_d"])
-        for name in ("ema", "hist_g", "hist_d"):
-            obj = getattr(gan, name)
-            if obj is not None:
-                obj.load_state_dict(sd[name])
-        gan.rng.bit_generator.state = sd["rng"]
-        gan.history = sd["history"]
-        gan._last_finite = sd["last_finite"]
-        gan._penalty = float(sd["last_penalty"])
+        missing = [k for k in _STATE_KEYS if k not in sd]
+        if missing:
+            raise CheckpointError(f"{path} is damaged: it has no {missing[0]!r} entry")
+        try:
+            if not isinstance(sd["config"], dict):
+                raise TypeError(f"expected a dict of config fields, got {type(sd['config']).__name__}")
+            config = ToyConfig.from_dict(sd["config"])
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path} is damaged: config: {exc}") from None
+        gan = cls(config)
+        for name in _STATE_KEYS[1:]:
+            try:
+                gan._restore(name, sd[name])
+            except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+                detail = f"missing entry {exc}" if isinstance(exc, KeyError) else str(exc)
+                raise CheckpointError(f"{path} is damaged: {name}: {detail}") from None
         return gan
 
-    def extend(self, steps: int) -> None:
-        """Make ``steps`` the new total: schedules (lr decay, noise annealing) are re-timed to it."""
+    def _restore(self, name: str, value) -> None:
+        """Load one entry of a checkpoint (see :meth:`state_dict`), checking its structure and shapes."""
+        theta = {"G": self.G.theta, "D": self.D.theta}
+        if name == "step":
+            integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+            if not integer or not 0 <= value <= self.config.steps:
+                raise ValueError(f"expected an integer in [0, {self.config.steps}], got {value!r}")
+            self.step = int(value)
+        elif name in ("G", "D"):
+            getattr(self, name).load_state_dict(_tree(value, "a dict of arrays"))
+        elif name in ("opt_g", "opt_d"):
+            value = _tree(value, "an optimizer state")
+            state = _tree(value["state"], "a dict of per-parameter buffers")
+            for key, buffers in state.items():
+                _check_like(f"state[{key!r}]", buffers, theta[name[-1].upper()], key)
+            getattr(self, name).load_state_dict(value)
+        elif name in ("ema", "hist_g", "hist_d"):
+            obj = getattr(self, name)
+            if obj is None or value is None:
+                if obj is not value:
+                    field = "ema" if name == "ema" else "historical_averaging"
+                    have = "no state" if value is None else "a state"
+                    raise ValueError(f"the checkpoint has {have} for it, but its config has "
+                                     f"{field}={getattr(self.config, field)}")
+                return
+            value = _tree(value, "a dict")
+            arrays = value["avg" if name == "ema" else "mean"]
+            _check_like("avg" if name == "ema" else "mean", arrays, theta["D" if name == "hist_d" else "G"], "theta")
+            obj.load_state_dict(value)
+        elif name == "rng":
+            self.rng.bit_generator.state = _tree(value, "a bit-generator state")
+        elif name == "history":
+            value = _tree(value, "a dict of lists")
+            for key in ("step", "d_loss", "g_loss", "penalty", "eval"):
+                if not isinstance(value[key], list):
+                    raise TypeError(f"{key!r} must be a list, got {type(value[key]).__name__}")
+            self.history = value
+        elif name == "last_finite":
+            self._last_finite = {str(k): float(v) for k, v in _tree(value, "a dict of losses").items()}
+        elif name == "last_penalty":
+            self._penalty = float(value)
+
+    def extend(self, steps: int, *, retime: bool = False) -> None:
+        """Make ``steps`` the new planned total of a run whose schedule does not depend on it.
+
+        A run with a linear learning-rate decay or annealed instance noise is planned for ``config.steps``
+        (see ``ToyConfig.scheduled_over_steps``); changing its length makes a different run, so this raises
+        a ``ValueError`` unless ``retime=True``, which re-times the schedule to the new total.
+        """
+        steps = check_positive_int("steps", steps)
         if steps < self.step:
             raise ValueError(f"cannot extend to {steps} steps: the run is already at step {self.step}")
+        timed = self.config.scheduled_over_steps()
+        if steps != self.config.steps and timed and not retime:
+            raise ValueError(
+                f"cannot change the length of this run from {self.config.steps} to {steps} steps: it is planned "
+                f"for {self.config.steps} steps ({'; '.join(timed)}). Train a new run with steps={steps}, use "
+                f"lr_schedule='constant' and instance_noise=0 for runs meant to be extended, or pass retime=True."
+            )
         self.config = self.config.replace(steps=int(steps))
 
-    def run(self, progress: bool | None = None) -> dict:
-        """Train to ``config.steps`` and return the final metrics with ``steps`` and ``seconds``."""
+    def run(
+        self, progress: bool | None = None, *, callbacks: Sequence[Callback] = (), callback_every: int = 100
+    ) -> dict:
+        """Train to ``config.steps`` and return the final metrics with ``steps`` and ``seconds``.
+
+        ``callbacks`` and ``callback_every`` are passed to :meth:`train`.
+        """
         t0 = time.perf_counter()
-        self.train(progress=progress)
+        self.train(progress=progress, callbacks=callbacks, callback_every=callback_every)
         metrics = self.evaluate()
         return {**metrics, "steps": self.step, "seconds": round(time.perf_counter() - t0, 2)}

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gancourse.toy.checkpoint import atomic_write
+
 __all__ = ["heatmap_grid", "plot_samples", "plot_losses", "Snapshot", "save_animation"]
 
 
@@ -48,8 +50,12 @@ def plot_samples(
 
 
 def plot_losses(ax, history: Mapping[str, Sequence[float]], *, smooth: int = 20):
-    """Discriminator and generator losses (and the penalty if any) against the step, with a moving average."""
+    """Discriminator and generator losses (and the penalty if any) against the step, with a moving average.
+
+    A run too short to have logged a loss gets a note in the axes instead of curves.
+    """
     steps = np.asarray(history["step"])
+    drawn = False
     for key, color in (("d_loss", "tab:blue"), ("g_loss", "tab:orange"), ("penalty", "tab:green")):
         y = np.asarray(history.get(key, []), dtype=float)
         if y.size == 0 or (key == "penalty" and not np.any(y)):
@@ -58,9 +64,13 @@ def plot_losses(ax, history: Mapping[str, Sequence[float]], *, smooth: int = 20)
         k = max(1, min(smooth, y.size))
         ys = np.convolve(y, np.ones(k) / k, mode="valid")
         ax.plot(steps[k - 1 :], ys, color=color, lw=1.5, label=key.replace("_", " "))
+        drawn = True
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
-    ax.legend()
+    if drawn:
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no losses logged yet", transform=ax.transAxes, ha="center", va="center", color="0.4")
     ax.grid(alpha=0.3)
     return ax
 
@@ -105,6 +115,6 @@ def save_animation(
         buf.seek(0)
         images.append(Image.open(buf).convert("P", palette=Image.ADAPTIVE))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    atomic_write(path, lambda fh: images[0].save(fh, format="GIF", save_all=True, append_images=images[1:],
+                                                 duration=int(1000 / fps), loop=0))
     return path
