@@ -19,6 +19,8 @@ from gancourse.dynamics import (
     trajectory_verdict,
     xy_game,
 )
+from gancourse.dynamics.analysis import convergence_table, levelled_off, simulated_verdict
+from gancourse.dynamics.closed_forms import dirac_ns_cycle_radius
 
 UNREGULARIZED = [DiracGAN("gan"), DiracGAN("wgan"), DiracGAN("wgan", clip=1.0), DiracGAN("wgan", "wgan-gp", gamma=1.0)]
 REGULARIZED = [DiracGAN("gan", "r1", gamma=1.0), DiracGAN("gan", "r2", gamma=0.3), DiracGAN("ns", "r1", gamma=1.0),
@@ -62,11 +64,84 @@ def test_the_continuous_verdicts():
         assert continuous_verdict(lam) == "converges"
 
 
-def test_non_saturating_gan_is_not_linearly_convergent_but_creeps_in():
-    res = analyze(DiracGAN("ns"), Method("flow", h=0.1), start=[1.0, 1.0], steps=3000)
-    assert res.verdict == "cycles"  # eigenvalues +- i/2: the linearization decides nothing
-    assert res.simulated_verdict == "slow"
+@pytest.mark.parametrize("method", ["flow", "altgd"])
+def test_non_saturating_gan_is_not_linearly_convergent_but_creeps_in(method):
+    res = analyze(DiracGAN("ns"), Method(method, h=0.1), start=[1.0, 1.0], steps=3000)
+    assert res.verdict == "cycles"  # eigenvalues +- i/2 (altgd: on the unit circle): the linearization decides nothing
+    assert res.simulated_verdict == "slow"  # still shrinking in the second half of the run
     assert 1e-3 * np.sqrt(2) < res.final_distance < 0.5 * np.sqrt(2)
+    assert not levelled_off(simulate(DiracGAN("ns"), Method(method, h=0.1), [1.0, 1.0], 3000).distance)
+
+
+@pytest.mark.parametrize("h", [0.05, 0.1, 0.2])
+def test_non_saturating_gan_under_simultaneous_gd_settles_on_a_cycle_of_radius_sqrt_2h(h):
+    """Per step r^2 grows by h^2 r^2 / 4 (rho^2 = 1 + h^2/4) and shrinks by h r^4 / 8 (the NS pull): r* = sqrt(2h)."""
+    r_star = dirac_ns_cycle_radius(h)
+    assert r_star == pytest.approx(np.sqrt(2 * h), rel=1e-12)
+    for start in ([1.0, 1.0], [0.1, 0.1]):  # from outside and from inside the cycle
+        traj = simulate(DiracGAN("ns"), Method("simgd", h=h), start, 20_000)
+        assert np.sqrt(np.mean(traj.distance[-2000:] ** 2)) == pytest.approx(r_star, rel=0.02), start
+        assert traj.final_distance == pytest.approx(r_star, rel=0.03), start
+        assert simulated_verdict(traj.distance) == "cycles", start
+
+
+def test_the_ns_gan_row_of_the_table_says_cycles_and_names_the_radius():
+    res = analyze(DiracGAN("ns"), Method("simgd", h=0.1), start=[1.0, 1.0], steps=3000)
+    assert res.verdict == "diverges" and res.simulated_verdict == "cycles"
+    assert res.final_distance == pytest.approx(np.sqrt(0.2), rel=0.01)
+    assert "limit cycle" in res.note and "sqrt(2h) = 0.447" in res.note
+    assert "sqrt(2h)" not in analyze(DiracGAN("gan"), Method("simgd", h=0.1), steps=1000).note  # NS-GAN only
+
+
+def test_dirac_ns_cycle_radius_general_f_and_its_checks():
+    assert dirac_ns_cycle_radius(0.1, fp0=1.0, fpp0=-0.5) == pytest.approx(np.sqrt(2 * 0.1 * 1.0 / 0.5))
+    with pytest.raises(ValueError, match="h"):
+        dirac_ns_cycle_radius(0.0)
+    with pytest.raises(ValueError, match="f''"):
+        dirac_ns_cycle_radius(0.1, fpp0=0.0)
+
+
+def test_levelled_off_splits_slow_runs_into_creeping_and_cycling():
+    t = np.arange(0, 3001.0)
+    creep = 1 / np.sqrt(0.5 + t / 80)  # a power law t^-1/2, like the NS-GAN flow
+    cycle = 0.45 + 0.95 * np.exp(-t / 400)  # relaxes onto a cycle of radius 0.45
+    linear = np.sqrt(2) * 0.9995**t  # a linear rate close to 1
+    wobble = cycle * (1 + 0.02 * np.sin(t / 3))  # the distance wobbles within a revolution
+    for d in (creep, cycle, linear, wobble):
+        assert trajectory_verdict(d) == "slow"  # halved, not converged: the start/end rule cannot tell them apart
+    assert not levelled_off(creep) and not levelled_off(linear)
+    assert levelled_off(cycle) and levelled_off(wobble)
+    assert [simulated_verdict(d) for d in (creep, cycle, linear, wobble)] == ["slow", "cycles", "slow", "cycles"]
+    # the other verdicts are those of trajectory_verdict
+    assert simulated_verdict(np.array([1.0, 0.5, 1e-4])) == "converges"
+    assert simulated_verdict(np.array([1.0, 2.0, 1.5])) == "cycles"
+    assert simulated_verdict(np.array([1.0, 5.0, np.inf])) == "diverges"
+    assert simulated_verdict(np.array([1.0, 0.4, 0.4, 0.4])) == "slow"  # too short to tell a cycle
+    assert simulated_verdict(np.r_[1.0, np.full(20, 0.4)]) == "cycles"  # 20 steps: long enough
+
+
+# the verdict pairs (eigenvalues / simulation) of `gancourse dynamics --table`, as docs/RESULTS.md reports them;
+# c converges, s slow, y cycles, d diverges, n does not converge; methods in the order of METHODS
+TABLE = {
+    "GAN": "yy dy yy cs cs cc cs",
+    "NS-GAN": "ys dy ys cs cs cc cs",
+    "WGAN": "yy dd yy cc cc cc cs",
+    "WGAN (clip 1)": "yy dy yy cc cc cc cs",
+    "WGAN + WGAN-GP (gamma=1)": "ny ny ny ny ny ny ny",
+    "GAN + R1 (gamma=1)": "cc cc cc cc cc cc cc",
+    "GAN + R2 (gamma=1)": "cc cc cc cc cc cc cc",
+    "GAN + instance noise (sigma=1)": "cc cc cc cc cc cc cc",
+    "xy": "yy dd yy cc cc cc cs",
+}
+CODES = {"c": "converges", "s": "slow", "y": "cycles", "d": "diverges", "n": "does not converge"}
+
+
+def test_the_convergence_table_rows():
+    rows = convergence_table(h=0.1, steps=3000)
+    got = {(r.game, r.method.split(" ")[0]): (r.verdict, r.simulated_verdict) for r in rows}
+    expected = {(game, m): (CODES[pair[0]], CODES[pair[1]])
+                for game, pairs in TABLE.items() for m, pair in zip(METHODS, pairs.split())}
+    assert got == expected
 
 
 def test_wgan_gp_has_a_kink_and_the_verdict_comes_from_simulation():

@@ -2,7 +2,8 @@
 
 :func:`analyze` puts the numeric values (finite-difference Jacobians of ``v``
 and of ``F_h``) beside the closed forms of :mod:`gancourse.dynamics.closed_forms`
-where they exist, and confirms the eigenvalue verdict by simulation. Where the
+where they exist, and confirms the eigenvalue verdict by simulation
+(:func:`simulated_verdict`: converges, slow, cycles or diverges). Where the
 two disagree, :func:`verdict_note` says why in one line (the linearization only
 describes the neighbourhood of the equilibrium; a slow linear rate needs more
 steps than the run had; an RK4 step damps a flow that only circles; ...).
@@ -40,9 +41,53 @@ __all__ = [
     "format_table",
     "format_number",
     "verdict_note",
+    "simulated_verdict",
+    "levelled_off",
+    "SETTLED",
+    "MIN_STEPS_LEVELLED",
 ]
 
 KINK_OFFSET = 1e-3  # where one-sided derivatives are taken for fields with a kink at z*
+
+#: a run "has levelled off" when its distance fell by less than this fraction between the middle of the run and its
+#: end: a power law r ~ t^-a loses 1 - 1.9^-a of it (27% for the NS-GAN flow's a = 1/2), a linear rate more
+SETTLED = 0.15
+#: runs shorter than this are too short to say whether their distance levelled off
+MIN_STEPS_LEVELLED = 20
+
+
+def levelled_off(distances: np.ndarray, settled: float = SETTLED) -> bool:
+    """Whether the distance to the equilibrium stopped shrinking in the second half of the run.
+
+    Compares the mean distance over the last tenth of the run with the mean over the tenth centred on its middle
+    (means, so that the wobble of the distance within one revolution averages out): levelled off when the end is
+    above ``1 - settled`` times the middle. Creeping in like ``t^-a`` with ``a`` below about 1/4 also passes: a
+    finite run cannot tell such a creep from a cycle. A run of fewer than ``MIN_STEPS_LEVELLED`` steps is too short
+    to judge and never counts as levelled off.
+    """
+    d = np.asarray(distances, dtype=float)
+    n = d.size - 1  # steps
+    if n < MIN_STEPS_LEVELLED:
+        return False
+    w = max(1, n // 10)
+    start = max(0, n // 2 - w // 2)
+    middle, end = d[start:start + w].mean(), d[-w:].mean()
+    return bool(np.isfinite(end) and end > (1 - settled) * middle)
+
+
+def simulated_verdict(distances: np.ndarray, settled: float = SETTLED) -> str:
+    """The verdict of a simulated run: :func:`~gancourse.dynamics.jacobian.trajectory_verdict` (converges,
+    diverges, or neither), with its ``"slow"`` (halved but not converged) split in two.
+
+    ``"slow"``: the run is still shrinking in its second half (the NS-GAN's flow, which creeps in like
+    ``t^-1/2``; a linear rate close to 1). ``"cycles"``: the distance has levelled off (:func:`levelled_off`) at a
+    nonzero value, i.e. the run settled on a limit cycle (simultaneous GD on the NS-GAN: radius ``sqrt(2h)``,
+    :func:`gancourse.dynamics.closed_forms.dirac_ns_cycle_radius`).
+    """
+    verdict = trajectory_verdict(distances)
+    if verdict == "slow" and levelled_off(distances, settled):
+        return "cycles"
+    return verdict
 
 
 @dataclass(frozen=True)
@@ -161,7 +206,7 @@ def analyze(
     lam_d = eigenvalues(jac_d)
     rho = spectral_radius(lam_d)
     traj = simulate(game, method, start, steps, progress=progress)
-    sim = trajectory_verdict(traj.distance)
+    sim = simulated_verdict(traj.distance)
     if not game.smooth_at_equilibrium:
         verdict = "converges" if sim == "converges" else "does not converge"
     else:
@@ -169,6 +214,12 @@ def analyze(
     if not note:
         note = verdict_note(verdict, sim, rho, steps, float(traj.distance[0]), traj.final_distance,
                             flow=method.name == "flow")
+        if note and _ns_simgd(game, method):
+            note += (
+                f"; for the NS-GAN under simultaneous GD that cycle has radius about sqrt(2h) = "
+                f"{cf.dirac_ns_cycle_radius(method.h):.3g}, where the loss's inward pull (r^2 shrinks by h r^4/8 "
+                f"per step) cancels the outward push (r^2 grows by h^2 r^2/4)"
+            )
     lam_c_cf = closed_form_continuous(game, method)
     lam_d_cf = closed_form_discrete(game, method)
     return Analysis(
@@ -188,6 +239,12 @@ def analyze(
         final_distance=traj.final_distance,
         note=note,
     )
+
+
+def _ns_simgd(game: Game, method: Method) -> bool:
+    """Simultaneous GD on the plain non-saturating Dirac-GAN (the case with the closed-form limit cycle)."""
+    return (isinstance(game, DiracGAN) and game.loss == "ns" and game.reg == "none" and game.clip is None
+            and method.name == "simgd")
 
 
 def table_cases(h: float = 0.1, gamma: float = 1.0, sigma: float = 1.0, clip: float = 1.0) -> list[tuple[Game, str]]:

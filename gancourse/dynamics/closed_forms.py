@@ -24,6 +24,7 @@ __all__ = [
     "dirac_consensus",
     "dirac_wgan",
     "dirac_simgd",
+    "dirac_ns_cycle_radius",
     "dirac_jacobian",
     "dirac_continuous_eigenvalues",
     "discrete_from_continuous",
@@ -76,6 +77,24 @@ def dirac_wgan() -> np.ndarray:
 def dirac_simgd(h: float, fp0: float = F_PRIME0) -> np.ndarray:
     """Simultaneous GD on the unregularized Dirac-GAN: ``1 +- h f'(0) i``, modulus ``sqrt(1 + h^2 f'(0)^2) > 1``."""
     return 1 + h * dirac_unregularized(fp0)
+
+
+def dirac_ns_cycle_radius(h: float, fp0: float = F_PRIME0, fpp0: float = F_SECOND0) -> float:
+    """Radius ``sqrt(2 h f'(0)^2 / |f''(0)|)`` (``sqrt(2h)`` for the GAN's ``f``) of the cycle on which
+    simultaneous GD on the unregularized non-saturating Dirac-GAN settles.
+
+    One step ``z + h v`` changes ``r^2 = |z|^2`` by ``2h z.v + h^2 |v|^2``. Near the equilibrium
+    ``|v|^2 = f'(0)^2 r^2`` (the rotation's outward push, the ``rho = sqrt(1 + h^2 f'(0)^2)`` of
+    :func:`dirac_simgd`), and the NS field has ``z.v = theta psi (f'(theta psi) - f'(-theta psi))
+    = 2 f''(0) (theta psi)^2 + O(r^6)``, whose average over one revolution is ``f''(0) r^4 / 4`` (the
+    loss's inward pull, ``-r^4/8`` per unit time for the GAN). The two cancel where
+    ``h^2 f'(0)^2 r^2 = h |f''(0)| r^4 / 2``. The cycle attracts: ``r^2`` relaxes to it like
+    ``exp(-h^2 f'(0)^2 k)`` over ``k`` steps. Valid for small ``h`` (small radius).
+    """
+    check_positive("h", h)
+    if not fpp0 < 0:
+        raise ValueError(f"the non-saturating pull needs f''(0) < 0, got {fpp0!r}")
+    return float(np.sqrt(2 * h * fp0**2 / abs(fpp0)))
 
 
 def dirac_jacobian(loss: str = "gan", reg: str = "none", gamma: float = 1.0, sigma: float = 0.5) -> np.ndarray:
