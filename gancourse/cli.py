@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import math
 import os
 import shlex
 import signal
@@ -21,6 +19,8 @@ import threading
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from gancourse.io import json_dumps
 
 __all__ = ["main", "build_parser"]
 
@@ -199,21 +199,6 @@ def _add_dynamics_parser(sub) -> None:
                           "than 100000 updates in all)")
 
 
-def json_dumps(obj, **kwargs) -> str:
-    """Strict JSON: non-finite floats (an infinite reverse KL when no sample is high quality) become null."""
-
-    def clean(v):
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return v
-
-    return json.dumps(clean(obj), allow_nan=False, **kwargs)
-
-
 def _same_file(a: Path, b: Path) -> bool:
     return a == b or (a.exists() and b.exists() and os.path.samefile(a, b))
 
@@ -221,7 +206,7 @@ def _same_file(a: Path, b: Path) -> bool:
 def _check_toy_outputs(args: argparse.Namespace) -> None:
     """Refuse output paths that cannot be written, before any training (nothing is created here)."""
     from gancourse.errors import OutputPathError
-    from gancourse.toy.checkpoint import check_output_path
+    from gancourse.io import check_output_path
 
     if args.checkpoint_every is not None and args.checkpoint is None:
         raise OutputPathError("--checkpoint-every needs --checkpoint FILE.npz, the file it rewrites every N steps")
@@ -343,7 +328,7 @@ def _toy_interrupted(args: argparse.Namespace, gan) -> int:
 def _cmd_toy(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from gancourse.toy.checkpoint import atomic_write
+    from gancourse.io import atomic_write
     from gancourse.toy.report import format_metrics
 
     _check_toy_outputs(args)
@@ -378,7 +363,7 @@ def _cmd_toy(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from gancourse.toy.demo import run_demo
+    from gancourse.viz.demo import run_demo
 
     run_demo(out=args.out, seed=args.seed, steps=args.steps, gif=not args.no_gif)
     return 0
@@ -458,7 +443,7 @@ def _cmd_dynamics(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from gancourse.errors import DivergenceError
+    from gancourse.errors import TrainingDiverged
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -475,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"gancourse {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, FileNotFoundError, DivergenceError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, TrainingDiverged) as exc:
         print(f"gancourse {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except MemoryError as exc:

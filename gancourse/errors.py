@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "TrainingDiverged",
     "DivergenceError",
     "CheckpointError",
     "OutputPathError",
@@ -24,8 +25,10 @@ __all__ = [
 ]
 
 
-class DivergenceError(FloatingPointError):
-    """Training produced NaN or inf.
+class TrainingDiverged(FloatingPointError):
+    """Training diverged: a loss (or a parameter) became NaN or inf.
+
+    Named for what happened to the run, not for the divergences of ``gancourse.divergences`` (KL, JSD, ...).
 
     Attributes
     ----------
@@ -44,6 +47,10 @@ class DivergenceError(FloatingPointError):
             f"(last finite losses: {shown}). Try a smaller learning rate, a gradient "
             f"penalty, or a bounded loss."
         )
+
+
+#: the exception's earlier name, kept so that ``except DivergenceError`` still catches it
+DivergenceError = TrainingDiverged
 
 
 class CheckpointError(ValueError):

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from gancourse.deep.data import mnist5k  # noqa: E402
 from gancourse.deep.idx import sha256_of  # noqa: E402
 from gancourse.deep.lenet import LENET_INFO_PATH, LENET_PATH, LeNet, _n_params, accuracy, train_lenet  # noqa: E402
-from gancourse.toy.checkpoint import atomic_write  # noqa: E402
+from gancourse.io import atomic_write  # noqa: E402
 
 MAX_BYTES = 1 << 20  # the committed weights must stay under 1 MB
 TOLERANCE = 0.005  # --check: allowed difference in held-out accuracy

@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from gancourse.cli import json_dumps, main
+from gancourse.cli import main
+from gancourse.io import json_dumps
 from gancourse.toy import ToyConfig, ToyGAN, plain_gan
 
 # Tiny networks so that each run takes a fraction of a second.

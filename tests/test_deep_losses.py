@@ -63,9 +63,24 @@ def test_lsgan_hand_values():
     real, fake = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])
     # 1/2 * mean((0, -1)^2) + 1/2 * mean((0, 2)^2) = 1/4 + 1
     assert d_loss_lsgan(real, fake).item() == pytest.approx(1.25)
-    assert g_loss_lsgan(fake).item() == pytest.approx(1.0)  # mean((-1)^2, 1^2)
+    assert g_loss_lsgan(fake).item() == pytest.approx(0.5)  # 1/2 * mean((-1)^2, 1^2), as d_loss_lsgan
     patch = torch.ones(2, 1, 3, 3)
     assert d_loss_lsgan(patch, 0 * patch).item() == 0.0  # a map of logits: the mean over every patch
+
+
+@pytest.mark.parametrize("d_name, g_name", [("d_loss_bce", "g_loss_nonsaturating"), ("d_loss_lsgan", "g_loss_lsgan"),
+                                            ("d_loss_wgan", "g_loss_wgan")])
+def test_losses_have_the_numpy_engines_convention(d_name, g_name):
+    # one vocabulary across the tracks: a loss of the same name is the same number (LSGAN's 1/2 included)
+    from gancourse import nn as engine
+    from gancourse.deep import losses
+
+    rng = np.random.default_rng(0)
+    real, fake = 3 * rng.normal(size=(8, 1)), 3 * rng.normal(size=(8, 1))
+    d_torch = getattr(losses, d_name)(torch.from_numpy(real), torch.from_numpy(fake)).item()
+    assert d_torch == pytest.approx(getattr(engine, d_name)(real, fake)[0], rel=1e-12)
+    g_torch = getattr(losses, g_name)(torch.from_numpy(fake)).item()
+    assert g_torch == pytest.approx(getattr(engine, g_name)(fake)[0], rel=1e-12)
 
 
 def test_wgan_losses():

@@ -14,7 +14,7 @@ from gancourse.deep import checkpoint as ckpt_module  # noqa: E402
 from gancourse.deep.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from gancourse.deep.latent import attribute_vector, interpolate_latents, slerp  # noqa: E402
 from gancourse.deep.pool import ImagePool  # noqa: E402
-from gancourse.deep.runtime import Batcher, LossHistory, autocast, use_autocast, use_compile  # noqa: E402
+from gancourse.deep.runtime import Batcher, LossHistory, autocast, eval_mode, use_autocast, use_compile  # noqa: E402
 from gancourse.deep.train_cyclegan import (  # noqa: E402
     CycleGANConfig,
     CycleGANTrainer,
@@ -23,7 +23,7 @@ from gancourse.deep.train_cyclegan import (  # noqa: E402
     linear_decay,
 )
 from gancourse.deep.train_gan import GANConfig, GANTrainer, dcgan_preset, wgan_gp_preset  # noqa: E402
-from gancourse.errors import DivergenceError  # noqa: E402
+from gancourse.errors import TrainingDiverged  # noqa: E402
 from gancourse.viz.images import make_grid  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -127,7 +127,7 @@ def test_cyclegan_step_is_finite_and_translates():
     tr.train(2, progress=False)
     last = tr.history.last()
     assert all(math.isfinite(v) for v in last.values())
-    assert last["loss_g"] == pytest.approx(last["adv_g"] + last["cycle"] + last["identity"], rel=1e-5)
+    assert last["g_loss"] == pytest.approx(last["adv_g"] + last["cycle"] + last["identity"], rel=1e-5)
     assert tr.translate_ab(a[:5]).shape == (5, 3, 8, 8)
     assert tr.translate_ba(b[:5]).shape == (5, 3, 8, 8)
     assert len(tr.pool_a) == 3  # four translated images went in; the pool keeps at most its capacity
@@ -137,7 +137,7 @@ def test_nan_images_raise_divergence_error_naming_the_step():
     x = images()
     x[:] = float("nan")
     tr = GANTrainer(GANConfig(**TINY), x)
-    with pytest.raises(DivergenceError, match="step 1"):
+    with pytest.raises(TrainingDiverged, match="step 1"):
         tr.train(3, progress=False)
 
 
@@ -146,6 +146,9 @@ def test_train_target_below_current_step_is_refused():
     tr.train(2, progress=False)
     with pytest.raises(ValueError, match="below the current step"):
         tr.train(1, progress=False)
+    with pytest.raises(ValueError, match=r"steps must be an integer >= 0, got 3\.5"):  # never truncated to 3
+        tr.train(3.5, progress=False)
+    assert tr.step == 2
 
 
 # ------------------------------------------------------------------------------------------ resume
@@ -296,8 +299,58 @@ def test_loss_history_flushes_and_detects_nan():
     assert h.values["a"] == [] and h.flush() == {"a": 3.0, "b": 4.0}
     assert h.values == {"step": [1, 2], "a": [1.0, 3.0], "b": [2.0, 4.0]}
     h.append(3, torch.tensor(float("inf")), torch.tensor(0.0))
-    with pytest.raises(DivergenceError, match="step 3.*a=3"):
+    with pytest.raises(TrainingDiverged, match="step 3.*a=3"):
         h.flush()
+
+
+@pytest.mark.parametrize("loss, keys", [("dcgan", {"d_loss", "g_loss", "d_real", "d_fake"}),
+                                       ("wgan-gp", {"d_loss", "g_loss", "w_estimate", "gp", "grad_norm"})])
+def test_history_keys_are_the_numpy_trainers(loss, keys):
+    # one vocabulary: d_loss / g_loss as in gancourse.toy.ToyGAN.history
+    from gancourse.toy import ToyGAN
+
+    tr = GANTrainer(GANConfig(**TINY, loss=loss), images())
+    tr.train(3, progress=False)
+    assert set(tr.history.values) == {"step", *keys}
+    assert {"step", "d_loss", "g_loss"} <= set(ToyGAN(data="ring8").history)
+
+
+def test_cyclegan_history_keys():
+    tr = CycleGANTrainer(CycleGANConfig(**CYC), images(c=1, seed=1), images(c=3, seed=2))
+    tr.train(3, progress=False)
+    assert set(tr.history.values) == {"step", "g_loss", "adv_g", "cycle", "identity", "d_loss_a", "d_loss_b", "lr"}
+
+
+def test_old_history_keys_still_read_with_a_warning():
+    h = LossHistory(("d_loss", "g_loss", "d_loss_a"))
+    h.append(1, torch.tensor(1.0), torch.tensor(2.0), torch.tensor(3.0))
+    h.flush()
+    for old, new in (("loss_d", "d_loss"), ("loss_g", "g_loss"), ("loss_d_a", "d_loss_a")):
+        assert old in h.values
+        with pytest.warns(DeprecationWarning, match=f"{old!r} is now {new!r}"):
+            assert h.values[old] is h.values[new]
+    assert "loss_d_b" not in h.values and "nope" not in h.values
+    with pytest.raises(KeyError):
+        h.values["loss_d_b"]
+    assert set(h.state_dict()) == {"step", "d_loss", "g_loss", "d_loss_a"}  # checkpoints hold the new names only
+    old_checkpoint = {"step": [1], "loss_d": [1.0], "loss_g": [2.0], "loss_d_a": [3.0]}
+    h2 = LossHistory(("d_loss", "g_loss", "d_loss_a"))
+    h2.load_state_dict(old_checkpoint)  # a checkpoint written before the renaming resumes
+    assert h2.values == {"step": [1], "d_loss": [1.0], "g_loss": [2.0], "d_loss_a": [3.0]}
+
+
+def test_eval_mode_restores_every_modules_own_mode_even_on_error():
+    nn = torch.nn
+    net = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2), nn.Dropout(0.5))
+    net.train()
+    net[2].eval()  # a sub-module deliberately in eval mode keeps it
+    other = nn.Linear(2, 2).eval()
+    with eval_mode(net, other):
+        assert not any(m.training for m in [*net.modules(), other])
+    assert [m.training for m in net.modules()] == [True, True, True, False] and not other.training
+    with pytest.raises(RuntimeError, match="boom"), eval_mode(net):
+        raise RuntimeError("boom")
+    assert [m.training for m in net.modules()] == [True, True, True, False]
 
 
 def test_linear_decay_and_gray_to_rgb():

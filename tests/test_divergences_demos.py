@@ -6,9 +6,9 @@ import pytest
 
 from gancourse.divergences import mmd2
 from gancourse.divergences.demos import fit_gaussian, mixture_log_density, mixture_moments, mmd2_gaussian_mixtures
-from gancourse.divergences.engine_demos import discriminator_error, train_discriminator, vanishing_gradients, wgan_tracking
 from gancourse.nn import MLP
 from gancourse.toy import ToyConfig, get_dataset
+from gancourse.toy.engine_demos import discriminator_error, train_discriminator, vanishing_gradients, wgan_tracking
 
 W1D, M1D, C1D = [0.5, 0.5], [[-2.0], [2.0]], [[[0.25]], [[0.25]]]
 XS = np.linspace(-8, 8, 801)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -24,8 +25,9 @@ import numpy as np
 import pytest
 
 from gancourse.cli import main
+from gancourse.io import atomic_write
 from gancourse.toy import ToyConfig, ToyGAN
-from gancourse.toy.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from gancourse.toy.checkpoint import load_checkpoint, save_checkpoint
 from gan_testing import assert_tree_equal
 
 # Tiny networks: a run takes a fraction of a second.
@@ -130,7 +132,7 @@ def test_atomic_write_refuses_a_symlink_to_a_fifo(tmp_path):
 
 def test_dev_null_is_refused_by_the_check_alone():
     """Only the read-only check runs on /dev/null here: nothing in this file ever writes to it."""
-    from gancourse.toy.checkpoint import check_output_path
+    from gancourse.io import check_output_path
 
     with pytest.raises(ValueError, match=r"/dev/null .*character device.*not a regular file"):
         check_output_path("/dev/null", what="--checkpoint")
@@ -540,7 +542,7 @@ def test_temp_files_left_by_kill_9_are_cleaned_by_the_next_write(tmp_path):
     target = tmp_path / "run.npz"
     script = (
         "import os, signal, sys\n"
-        "from gancourse.toy.checkpoint import atomic_write\n"
+        "from gancourse.io import atomic_write\n"
         "def die(fh):\n"
         "    fh.write(b'half')\n"
         "    fh.flush()\n"
@@ -583,3 +585,68 @@ def test_demo_short_run_draws_its_figures_without_warnings(tmp_path, capsys):
     messages = [str(w.message) for w in caught]
     assert not [m for m in messages if "No artists with labels" in m], messages
     assert sorted(p.name for p in tmp_path.iterdir()) == ["losses.png", "metrics.json", "samples.png"]
+
+
+# --- 21. config field types and step counts -------------------------------------------------------
+# A NumPy integer is an integer (a seed drawn with ``rng.integers``, a count from ``np.arange``) and is stored as
+# a plain int, so the run is the one the int gives; only True/False switch a trick on or off (``"no"`` is a
+# non-empty string, hence truthy); a step count is a whole number, never truncated.
+
+NUMPY_INTS = [("seed", np.int64(3)), ("steps", np.int32(7)), ("batch_size", np.int64(16)), ("n_critic", np.uint8(2)),
+              ("eval_every", np.int16(0)), ("g_hidden", (np.int64(8), 8))]
+
+
+@pytest.mark.parametrize("field, value", NUMPY_INTS, ids=[f for f, _ in NUMPY_INTS])
+def test_config_takes_numpy_integers_as_plain_ints(field, value):
+    cfg = ToyConfig(**{field: value})
+    plain = tuple(int(v) for v in value) if isinstance(value, tuple) else int(value)
+    assert cfg == ToyConfig(**{field: plain})
+    got = getattr(cfg, field)
+    assert all(type(v) is int for v in (got if isinstance(got, tuple) else (got,))), got
+    json.dumps(cfg.to_dict())  # plain values: the checkpoint's metadata and --json need no conversion
+
+
+def test_a_numpy_seed_trains_exactly_like_the_int_seed():
+    runs = [ToyGAN(ToyConfig(data="ring8", seed=seed, steps=3, **SMALL)).run(progress=False)
+            for seed in (np.int64(3), 3)]
+    assert without_time(runs[0]) == without_time(runs[1])
+
+
+@pytest.mark.parametrize("field", ["feature_matching", "spectral_norm"])
+@pytest.mark.parametrize("value", ["no", "False", "yes", 0, 1, None, 1.0])
+def test_config_switches_must_be_true_or_false(field, value):
+    with pytest.raises(TypeError, match="^" + re.escape(f"{field} must be True or False, got {value!r}")):
+        ToyConfig(**{field: value})
+
+
+def test_config_takes_numpy_booleans_as_plain_bools():
+    cfg = ToyConfig(feature_matching=np.bool_(True), spectral_norm=np.False_)
+    assert cfg.feature_matching is True and cfg.spectral_norm is False
+
+
+@pytest.mark.parametrize("field, value", [("ema", "0.9"), ("label_smoothing", None), ("beta1", True),
+                                          ("momentum", [0.5])])
+def test_config_numbers_must_be_numbers(field, value):
+    with pytest.raises(TypeError, match=f"^{field} must be a number, got"):
+        ToyConfig(**{field: value})
+
+
+@pytest.mark.parametrize("steps", [3.7, 3.0, np.float64(2.0), "3", True])
+def test_train_refuses_a_step_count_that_is_not_a_whole_number(steps):
+    gan = ToyGAN(ToyConfig(data="ring8", steps=5, **SMALL))
+    with pytest.raises(ValueError, match="^" + re.escape(f"steps must be an integer >= 0, got {steps!r}")):
+        gan.train(steps, progress=False)
+    assert gan.step == 0
+
+
+def test_train_takes_a_numpy_integer_step_count():
+    gan = ToyGAN(ToyConfig(data="ring8", steps=5, **SMALL))
+    gan.train(np.int64(2), progress=False)
+    assert gan.step == 2 and type(gan.step) is int
+
+
+@pytest.mark.parametrize("n", [2.5, 0, -1, "4"])
+def test_sample_refuses_a_count_that_is_not_a_positive_integer(n):
+    gan = ToyGAN(ToyConfig(data="ring8", steps=5, **SMALL))
+    with pytest.raises(ValueError, match="^" + re.escape(f"n must be a positive integer, got {n!r}")):
+        gan.sample(n)

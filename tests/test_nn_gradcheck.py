@@ -19,6 +19,8 @@ from gancourse.nn import (
     ACTIVATIONS,
     LOSSES,
     MLP,
+    PENALTIES,
+    PENALTY_POINTS,
     HistoricalAverage,
     apply_penalty,
     d_loss_bce,
@@ -35,6 +37,7 @@ from gancourse.nn import (
     g_loss_wgan,
     get_loss,
     numerical_grad,
+    penalty_from_grad,
     r1_penalty,
     rel_error,
     wgan_gp_penalty,
@@ -243,6 +246,26 @@ def test_double_backprop(kw, penalty, rows, with_loss):
     assert value == pytest.approx(fn(g, weight)[0])
     check_net_params(f"{penalty} params", net, objective, analytic)
     assert_close(f"{penalty} dx", dx, numerical_grad(objective, x, EPS))
+
+
+@pytest.mark.parametrize("kind, fn", [("r1", r1_penalty), ("r2", r1_penalty), ("wgan-gp", wgan_gp_penalty)])
+def test_one_penalty_dispatch(kind, fn):
+    # penalty_from_grad is the one place that maps a penalty's name to its formula (trainer and apply_penalty)
+    g = np.random.default_rng(3).standard_normal((N, 2))
+    value, dg = penalty_from_grad(kind, g, 2.5)
+    assert value == fn(g, 2.5)[0] and np.array_equal(dg, fn(g, 2.5)[1])
+    net = make_net([2, 6, 1], activation="tanh")
+    x = np.random.default_rng(4).standard_normal((N, 2))
+    net.forward(x)
+    expected = penalty_from_grad(kind, net.input_grad(), 2.5)[0]
+    net.zero_grad()
+    assert apply_penalty(net, x, kind, 2.5) == expected
+    assert set(PENALTY_POINTS) == set(PENALTIES) - {"none"}
+
+
+def test_penalty_dispatch_lists_the_penalties():
+    with pytest.raises(ValueError, match="unknown penalty 'r3'; valid options are: 'r1', 'r2', 'wgan-gp'"):
+        penalty_from_grad("r3", np.ones((2, 2)), 1.0)
 
 
 @pytest.mark.parametrize("penalty", ["r1", "wgan-gp"])

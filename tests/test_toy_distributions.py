@@ -16,8 +16,8 @@ from gancourse.toy.distributions import (
     Mixture1D,
     Ring8,
     get_dataset,
-    make_rng,
 )
+from gancourse.rng import make_rng
 
 NAMES = ["gaussian", "mixture1d", "ring8", "grid25", "swiss_roll", "two_moons", "spiral", "checkerboard"]
 NO_DENSITY = ["swiss_roll", "two_moons", "spiral"]
@@ -85,9 +85,27 @@ def test_sample_shape_dtype_and_scale(name):
     assert x.shape == (2000, ds.dim) and x.dtype == np.float64
     assert np.all(np.isfinite(x))
     scale = ds.natural_scale()
-    assert scale > 0
-    assert np.mean(np.abs(x).max(1) <= scale) > 0.99
-    assert np.abs(x).max() > 0.5 * scale  # the scale is not wildly loose
+    assert scale > 0 and scale == ds.natural_scale()  # deterministic
+    assert 0.5 * scale < np.abs(x).max() < 2 * scale  # the extent of the data, neither wildly loose nor tight
+    if isinstance(ds, GaussianMixture):  # the modes set a mixture's extent, not their tails
+        assert scale == np.abs(ds.centers).max()
+    else:
+        assert np.mean(np.abs(x) <= scale) == pytest.approx(0.99, abs=0.01)
+
+
+def test_one_natural_scale_rule():
+    from gancourse.toy.distributions import ToyDistribution
+
+    assert all(cls.natural_scale is ToyDistribution.natural_scale for cls in DATASETS.values())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_trainer_scales_the_data_by_the_natural_scale(name):
+    from gancourse.toy import ToyGAN
+
+    ds = get_dataset(name)
+    assert ToyGAN(data=name, g_hidden=(4,), d_hidden=(4,)).scale == ds.natural_scale() / 2  # about [-2, 2]
+    assert ToyGAN(data=name, g_hidden=(4,), d_hidden=(4,), data_scale=3.0).scale == 3.0
 
 
 @pytest.mark.parametrize("name", NAMES)

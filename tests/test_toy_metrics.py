@@ -7,12 +7,12 @@ from scipy.spatial.distance import cdist
 from scipy.stats import energy_distance as scipy_energy
 from scipy.stats import wasserstein_distance
 
+from gancourse.divergences import random_directions
 from gancourse.toy import metrics
 from gancourse.toy.distributions import Gaussian1D, Ring8, get_dataset
 from gancourse.toy.metrics import (
     energy_distance,
     mode_metrics,
-    random_directions,
     sliced_wasserstein1,
     toy_metrics,
     wasserstein1_1d,

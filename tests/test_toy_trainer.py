@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from gancourse.errors import DivergenceError
+from gancourse.errors import DivergenceError, TrainingDiverged
 from gancourse.nn import MLP, SGD, Adam, make_optimizer
 from gancourse.toy import ToyConfig, ToyGAN, plain_gan
 from gan_testing import assert_tree_equal
@@ -146,6 +146,19 @@ def test_overrides_and_dimensions():
     assert d.shape == (5,) and np.all((d > 0) & (d < 1))  # sigmoid of the logit for the 'ns' loss
 
 
+def test_discriminator_uses_the_stable_sigmoid(monkeypatch):
+    # one sigmoid: gancourse.nn's, which neither overflows nor warns for logits far below zero
+    from gancourse.nn import sigmoid
+
+    gan = ToyGAN(tiny())
+    logits = np.array([[-1000.0], [-30.0], [0.0], [30.0], [1000.0]], dtype=gan.dtype)
+    monkeypatch.setattr(gan.D, "forward", lambda x: logits)
+    with np.errstate(over="raise", invalid="raise"):  # the old 1 / (1 + exp(-x)) overflowed at x = -1000
+        d = gan.discriminator(np.zeros((5, 2)))
+    np.testing.assert_array_equal(d, sigmoid(logits[:, 0].astype(np.float64)))
+    assert d[0] == 0.0 and d[2] == 0.5 and d[-1] == 1.0 and 0 < d[1] < 1e-12
+
+
 def test_discriminator_is_raw_output_for_wgan():
     gan = ToyGAN(tiny(loss="wgan", penalty="wgan-gp", gamma=1.0))
     x = np.array([[0.0, 0.0], [1.0, 0.0]])
@@ -283,10 +296,12 @@ def test_nan_data_raises_divergence_error_with_step_and_last_losses(monkeypatch)
         return x * np.nan if gan.step >= k else x
 
     monkeypatch.setattr(gan, "real_batch", poisoned)
-    with pytest.raises(DivergenceError) as info:
+    with pytest.raises(TrainingDiverged) as info:
         gan.train(progress=False, log_every=1)
     err = info.value
     assert isinstance(err, FloatingPointError)
+    assert isinstance(err, DivergenceError)  # the earlier name is an alias: `except DivergenceError` still works
+    assert DivergenceError is TrainingDiverged
     assert err.step == k + 1
     assert gan.step == k + 1
     last = {key: gan.history[key][-1] for key in ("d_loss", "g_loss", "penalty")}
@@ -304,7 +319,7 @@ def test_nan_data_raises_divergence_error_with_step_and_last_losses(monkeypatch)
 def test_huge_learning_rate_diverges(loss):
     cfg = tiny(steps=50, loss=loss, penalty="none", optimizer="sgd", lr_g=1e6, lr_d=1e6, ema=0.0)
     gan = ToyGAN(cfg)
-    with np.errstate(all="ignore"), pytest.raises(DivergenceError, match=r"diverged at step \d+") as info:
+    with np.errstate(all="ignore"), pytest.raises(TrainingDiverged, match=r"diverged at step \d+") as info:
         gan.train(progress=False)
     err = info.value
     assert 1 <= err.step <= cfg.steps
@@ -318,7 +333,7 @@ def test_huge_learning_rate_diverges(loss):
 def test_divergence_on_first_step_says_none_yet(monkeypatch):
     gan = ToyGAN(tiny())
     monkeypatch.setattr(gan, "real_batch", lambda n: np.full((n, 2), np.inf, gan.dtype))
-    with np.errstate(all="ignore"), pytest.raises(DivergenceError, match="step 1.*none yet") as info:
+    with np.errstate(all="ignore"), pytest.raises(TrainingDiverged, match="step 1.*none yet") as info:
         gan.train(progress=False)
     assert info.value.step == 1 and info.value.last_finite == {}
 

@@ -8,7 +8,8 @@ this file imports nothing, so that ``import gancourse.deep`` stays cheap.
 - ``data``, ``idx``: MNIST-5k, the 8x8 digits, the MNIST-M-style domain, checksummed IDX files;
 - ``lenet``: the small LeNet behind the image metrics; ``metrics``: FD-LeNet and friends;
 - ``dcgan``, ``cyclegan``, ``losses``, ``pool``, ``latent``: networks, losses, history pool, latent walks;
-- ``runtime``, ``checkpoint``, ``loop``, ``train_gan``, ``train_cyclegan``: training loops and their plumbing.
+- ``runtime``, ``checkpoint``, ``loop``, ``train_gan``, ``train_cyclegan``: training loops and their plumbing;
+- ``splits``, ``results``: the real-vs-real reference halves, and a notebook's numbers written as JSON.
 """
 __all__ = [
     "checkpoint",
@@ -23,7 +24,9 @@ __all__ = [
     "losses",
     "metrics",
     "pool",
+    "results",
     "runtime",
+    "splits",
     "train_cyclegan",
     "train_gan",
 ]

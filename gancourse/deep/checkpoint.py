@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from gancourse import errors
-from gancourse.toy.checkpoint import atomic_write
+from gancourse.io import atomic_write
 
 __all__ = ["CheckpointError", "is_git_lfs_pointer", "save_checkpoint", "load_checkpoint", "rng_state", "set_rng_state"]
 

@@ -24,6 +24,7 @@ from torch import nn
 
 from gancourse.deep.checkpoint import is_git_lfs_pointer
 from gancourse.deep.idx import ChecksumError, sha256_of
+from gancourse.deep.runtime import eval_mode
 
 __all__ = [
     "FEATURE_DIM",
@@ -149,13 +150,13 @@ def train_lenet(
 
 @torch.no_grad()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
-    """Fraction of ``x`` whose arg-max logit equals ``y``."""
-    model.eval()
+    """Fraction of ``x`` whose arg-max logit equals ``y`` (``model`` in eval mode, then back in its own)."""
     dev = next(model.parameters()).device
     hits = 0
-    for start in range(0, len(x), batch_size):
-        pred = model(x[start: start + batch_size].to(dev)).argmax(1).cpu()
-        hits += int((pred == y[start: start + batch_size]).sum())
+    with eval_mode(model):
+        for start in range(0, len(x), batch_size):
+            pred = model(x[start: start + batch_size].to(dev)).argmax(1).cpu()
+            hits += int((pred == y[start: start + batch_size]).sum())
     return hits / len(x)
 
 

@@ -26,6 +26,7 @@ import torch
 
 from gancourse.deep.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gancourse.deep.runtime import check_finite_images, data_fingerprint, progress_bar
+from gancourse.errors import check_positive_int
 
 __all__ = ["TrainingLoop", "RESUMABLE_FIELDS", "FINGERPRINT_KEY"]
 
@@ -67,7 +68,7 @@ class TrainingLoop:
         checkpoint is written there every ``checkpoint_every`` steps (if > 0) and at the end.
         """
         c = self.config
-        target = c.steps if steps is None else int(steps)
+        target = c.steps if steps is None else check_positive_int("steps", steps, minimum=0)  # never truncated
         if target < self.step:
             raise ValueError(f"steps ({target}) is below the current step {self.step}; nothing to train")
         if target > self.step:

@@ -64,9 +64,10 @@ def d_loss_lsgan(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.
 
 
 def g_loss_lsgan(fake_logits: torch.Tensor) -> torch.Tensor:
-    """``E(l_fake - 1)^2``."""
+    """Least-squares generator loss ``1/2 E(l_fake - 1)^2`` (Mao et al. 2017, c = 1), the 1/2 of
+    ``d_loss_lsgan`` and of the NumPy engine's ``gancourse.nn.g_loss_lsgan``."""
     _check_nonempty("fake_logits", fake_logits)
-    return (fake_logits - 1).square().mean()
+    return 0.5 * (fake_logits - 1).square().mean()
 
 
 def d_loss_wgan(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gancourse.deep.lenet import LeNet, load_lenet, to_grayscale
+from gancourse.deep.runtime import eval_mode
 from gancourse.divergences import (
     frechet_distance,
     gaussian_stats,
@@ -80,13 +81,11 @@ def _lenet(lenet: LeNet | None, x: torch.Tensor) -> LeNet:
 @torch.no_grad()
 def _batched(fn, x: torch.Tensor, model: nn.Module, batch_size: int) -> np.ndarray:
     check_positive_int("batch_size", batch_size)
-    was_training = model.training
-    model.eval()
     dev = next(model.parameters()).device
-    with torch.autocast(device_type=dev.type, enabled=False):  # metrics in float32 even inside a bf16 region
+    # metrics in float32 even inside a bf16 region
+    with eval_mode(model), torch.autocast(device_type=dev.type, enabled=False):
         out = [fn(to_grayscale(x[i: i + batch_size]).to(dev, torch.float32)).double().cpu()
                for i in range(0, len(x), batch_size)]
-    model.train(was_training)
     return torch.cat(out).numpy()
 
 
@@ -234,9 +233,9 @@ def domain_acceptance(x: torch.Tensor, domain_classifier: nn.Module, batch_size:
     x = _check_images("x", x)
     if not isinstance(domain_classifier, nn.Module):
         raise TypeError(f"domain_classifier must be an nn.Module, got {type(domain_classifier).__name__}")
-    domain_classifier.eval()
     dev = next(domain_classifier.parameters()).device
-    logits = torch.cat([domain_classifier(x[i: i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)])
+    with eval_mode(domain_classifier):
+        logits = torch.cat([domain_classifier(x[i: i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)])
     return float((logits > 0).double().mean())
 
 

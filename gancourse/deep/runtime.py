@@ -9,7 +9,11 @@ minibatch sampler, a loss history that syncs with the device only now and then, 
   state is the current permutation and the position in it.
 - :class:`LossHistory` keeps each step's losses as device tensors and copies
   them to the host every ``flush`` (one sync instead of one per step); a
-  non-finite value raises :class:`gancourse.errors.DivergenceError`.
+  non-finite value raises :class:`gancourse.errors.TrainingDiverged`. Its names
+  are the NumPy trainer's (``d_loss``, ``g_loss``); the old ``loss_d``-style
+  names still read, with a DeprecationWarning (see ``RENAMED_KEYS``).
+- :func:`eval_mode` switches modules to eval mode for a block and restores
+  each one's mode afterwards, even when the block raises.
 - Training images are checked: :func:`check_image_range` refuses values outside
   ``[-1, 1]`` (the generator's tanh range), :func:`check_finite_images` refuses
   NaN/inf before a step uses them, and :func:`data_fingerprint` identifies a
@@ -20,11 +24,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 
 import torch
 
-from gancourse.errors import DivergenceError, check_positive, check_positive_int
+from gancourse.errors import TrainingDiverged, check_positive, check_positive_int
 
 __all__ = [
     "check_run_config",
@@ -34,6 +39,8 @@ __all__ = [
     "maybe_compile",
     "Batcher",
     "LossHistory",
+    "RENAMED_KEYS",
+    "eval_mode",
     "progress_bar",
     "IMAGE_RANGE_TOL",
     "FINGERPRINT_IMAGES",
@@ -71,6 +78,23 @@ def maybe_compile(module: torch.nn.Module, enabled: bool):
     return torch.compile(module) if enabled else module
 
 
+@contextlib.contextmanager
+def eval_mode(*modules: torch.nn.Module) -> Iterator[None]:
+    """Put ``modules`` (and all their sub-modules) in eval mode for the block, then restore each one's mode.
+
+    Batch norm then uses its running statistics and dropout is off; afterwards every sub-module is back in
+    the mode it had, even when the block raises. Gradients are not switched off (use ``torch.no_grad``).
+    """
+    saved = [(m, m.training) for module in modules for m in module.modules()]
+    for module in modules:
+        module.eval()
+    try:
+        yield
+    finally:
+        for m, training in saved:
+            m.training = training
+
+
 class Batcher:
     """Random minibatch indices, epoch by epoch, from a (device) ``torch.Generator``."""
 
@@ -98,12 +122,31 @@ class Batcher:
         self.pos = int(state["pos"])
 
 
+#: history names the torch trainers used before they took the NumPy trainer's: old -> new
+RENAMED_KEYS = {"loss_d": "d_loss", "loss_g": "g_loss", "loss_d_a": "d_loss_a", "loss_d_b": "d_loss_b"}
+
+
+class _Values(dict):
+    """``LossHistory.values``: a dict of lists that still answers the names in ``RENAMED_KEYS``."""
+
+    def __contains__(self, key) -> bool:
+        return dict.__contains__(self, key) or dict.__contains__(self, RENAMED_KEYS.get(key, key))
+
+    def __missing__(self, key):
+        new = RENAMED_KEYS.get(key)
+        if new is None or not dict.__contains__(self, new):
+            raise KeyError(key)
+        warnings.warn(f"the history key {key!r} is now {new!r}, as in the NumPy trainer; read history[{new!r}]",
+                      DeprecationWarning, stacklevel=2)
+        return self[new]
+
+
 class LossHistory:
     """Per-step scalars under fixed names; ``values[name]`` is a list of floats, ``values["step"]`` the steps."""
 
     def __init__(self, names: Sequence[str]):
         self.names = tuple(names)
-        self.values: dict[str, list[float]] = {"step": [], **{k: [] for k in self.names}}
+        self.values: dict[str, list[float]] = _Values({"step": [], **{k: [] for k in self.names}})
         self._pending: list[tuple[int, torch.Tensor]] = []
 
     def append(self, step: int, *scalars: torch.Tensor) -> None:
@@ -119,7 +162,7 @@ class LossHistory:
         self._pending.clear()
         for step, row in zip(steps, block.tolist()):
             if not all(math.isfinite(v) for v in row):
-                raise DivergenceError(step, self.last())
+                raise TrainingDiverged(step, self.last())
             self.values["step"].append(step)
             for k, v in zip(self.names, row):
                 self.values[k].append(v)
@@ -133,11 +176,12 @@ class LossHistory:
         return {k: list(v) for k, v in self.values.items()}
 
     def load_state_dict(self, state: dict) -> None:
+        state = {RENAMED_KEYS.get(k, k): v for k, v in state.items()}  # a checkpoint written before the renaming
         missing = set(self.values) - set(state)
         if missing:
             raise ValueError(f"history in checkpoint lacks {sorted(missing)}")
         self._pending.clear()
-        self.values = {k: list(state[k]) for k in self.values}
+        self.values = _Values({k: list(state[k]) for k in self.values})
 
 
 def progress_bar(total: int, initial: int, desc: str, enabled: bool) -> Iterator:
@@ -170,11 +214,11 @@ def check_run_config(config, extra_ints: tuple[str, ...] = (), rates: tuple[str,
 # ------------------------------------------------------------------ training images
 
 
-class NonFiniteImagesError(DivergenceError, ValueError):
+class NonFiniteImagesError(TrainingDiverged, ValueError):
     """Training images hold NaN or inf, so training on them could only diverge.
 
     Raised before the first step that would use them; it is a ``ValueError`` (bad input) and, as the
-    losses would turn NaN at that step, a :class:`gancourse.errors.DivergenceError` naming the step.
+    losses would turn NaN at that step, a :class:`gancourse.errors.TrainingDiverged` naming the step.
     """
 
     def __init__(self, name: str, count: int, first_image: int, step: int):

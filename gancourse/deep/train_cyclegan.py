@@ -4,8 +4,9 @@ Two generators ``G_AB: A -> B`` and ``G_BA: B -> A`` (ResNet) and two PatchGAN
 discriminators ``D_A``, ``D_B``. Each step, on a minibatch ``a`` of A and an
 independent minibatch ``b`` of B:
 
-- generators (one Adam over both):
-  ``L_G = L_lsgan(D_B(G_AB(a))) + L_lsgan(D_A(G_BA(b)))
+- generators (one Adam over both), the paper's un-halved least-squares term ``E(D(G(a)) - 1)^2``,
+  twice :func:`gancourse.deep.losses.g_loss_lsgan`:
+  ``L_G = 2 L_lsgan(D_B(G_AB(a))) + 2 L_lsgan(D_A(G_BA(b)))
   + lambda |G_BA(G_AB(a)) - a|_1 + lambda |G_AB(G_BA(b)) - b|_1
   + lambda_id (|G_AB(b) - b|_1 + |G_BA(a) - a|_1)``
   with ``lambda = 10`` and ``lambda_id = 0.5 lambda``;
@@ -42,6 +43,7 @@ from gancourse.deep.runtime import (
     autocast,
     check_image_range,
     check_run_config,
+    eval_mode,
     maybe_compile,
     use_autocast,
     use_compile,
@@ -124,7 +126,7 @@ class CycleGANTrainer(TrainingLoop):
     """Trains CycleGAN on unpaired images ``a`` (N, 1 or C, S, S) and ``b`` (M, C, S, S) in [-1, 1]."""
 
     KIND = "cyclegan"
-    POSTFIX = ("loss_g", "cycle", "loss_d_b")
+    POSTFIX = ("g_loss", "cycle", "d_loss_b")
 
     def __init__(self, config: CycleGANConfig, a: torch.Tensor, b: torch.Tensor, device: torch.device | str = "cpu"):
         if not isinstance(config, CycleGANConfig):
@@ -160,7 +162,7 @@ class CycleGANTrainer(TrainingLoop):
         self.batch_b = Batcher(len(self.b), c.batch_size, self.generator, self.device)
         self.pool_a = ImagePool(c.pool_size, self.pool_generator)
         self.pool_b = ImagePool(c.pool_size, self.pool_generator)
-        self.history = LossHistory(("loss_g", "adv_g", "cycle", "identity", "loss_d_a", "loss_d_b", "lr"))
+        self.history = LossHistory(("g_loss", "adv_g", "cycle", "identity", "d_loss_a", "d_loss_b", "lr"))
         self.snapshots: list[tuple[int, torch.Tensor, torch.Tensor]] = []
         self.step = 0
 
@@ -168,13 +170,9 @@ class CycleGANTrainer(TrainingLoop):
     @torch.no_grad()
     def _apply(self, net: torch.nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
         x = gray_to_rgb(x, self.config.channels)
-        was_training = net.training
-        net.eval()
-        try:
+        with eval_mode(net):
             return torch.cat([net(x[i : i + batch_size].to(self.device, torch.float32)).float().cpu()
                               for i in range(0, len(x), batch_size)])
-        finally:
-            net.train(was_training)
 
     def translate_ab(self, a: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """``G_AB(a)``: A images (N, 1 or C, S, S) -> B images (N, C, S, S), float32 on the CPU."""
@@ -200,7 +198,8 @@ class CycleGANTrainer(TrainingLoop):
         with autocast(self.device, self.amp):
             fake_b, fake_a = self._G_AB(real_a), self._G_BA(real_b)
             rec_a, rec_b = self._G_BA(fake_b), self._G_AB(fake_a)
-            adv = g_loss_lsgan(self._D_B(fake_b).float()) + g_loss_lsgan(self._D_A(fake_a).float())
+            # the paper's E(D(G(a)) - 1)^2 (no 1/2 on the generator's side): twice the 1/2-convention loss
+            adv = 2 * (g_loss_lsgan(self._D_B(fake_b).float()) + g_loss_lsgan(self._D_A(fake_a).float()))
             cyc = cycle_loss(real_a, rec_a.float(), c.lambda_cycle) + cycle_loss(real_b, rec_b.float(), c.lambda_cycle)
             if lam_id > 0:
                 idt = identity_loss(real_b, self._G_AB(real_b).float(), lam_id) + \

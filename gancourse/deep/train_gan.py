@@ -56,6 +56,7 @@ from gancourse.deep.runtime import (
     autocast,
     check_image_range,
     check_run_config,
+    eval_mode,
     maybe_compile,
     use_autocast,
     use_compile,
@@ -158,8 +159,8 @@ class GANTrainer(TrainingLoop):
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
         self.generator = torch.Generator(self.device).manual_seed(c.seed + 1)
         self.batcher = Batcher(len(self.images), c.batch_size, self.generator, self.device)
-        names = ("loss_d", "loss_g", "d_real", "d_fake") if c.loss == "dcgan" else \
-            ("loss_d", "loss_g", "w_estimate", "gp", "grad_norm")
+        names = ("d_loss", "g_loss", "d_real", "d_fake") if c.loss == "dcgan" else \
+            ("d_loss", "g_loss", "w_estimate", "gp", "grad_norm")
         self.history = LossHistory(names)
         self.snapshots: list[tuple[int, torch.Tensor]] = []
         self.step = 0
@@ -172,12 +173,8 @@ class GANTrainer(TrainingLoop):
     @torch.no_grad()
     def generate(self, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
         """``G(z)`` in eval mode (batch norm uses running statistics), float32 on the CPU: (n, C, S, S)."""
-        was_training = self.G.training
-        self.G.eval()
-        try:
+        with eval_mode(self.G):
             outs = [self.G(z[i : i + batch_size].to(self.device)).float().cpu() for i in range(0, len(z), batch_size)]
-        finally:
-            self.G.train(was_training)
         return torch.cat(outs)
 
     def sample(self, n: int, seed: int = 1234, batch_size: int = 500) -> torch.Tensor:
@@ -255,26 +252,18 @@ class GANTrainer(TrainingLoop):
         real = real[:n].to(self.device, torch.float32)
         fake = self.generate(torch.randn(len(real), self.config.z_dim, generator=gen)).to(self.device)
         xhat = interpolate(real, fake, torch.rand(len(real), generator=gen))
-        was_training = self.D.training
-        self.D.eval()
-        try:
+        with eval_mode(self.D):
             return input_grad_norms(self.D, xhat).cpu()
-        finally:
-            self.D.train(was_training)
 
     @torch.no_grad()
     def critic_estimate(self, real: torch.Tensor, seed: int = 0, batch_size: int = 500) -> float:
         """``E D(x) - E D(G(z))`` on the given real images and as many fresh samples (the W1 estimate)."""
         fake = self.generate(torch.randn(len(real), self.config.z_dim, generator=torch.Generator().manual_seed(seed)))
-        was_training = self.D.training
-        self.D.eval()
-        try:
+        with eval_mode(self.D):
             s_real = torch.cat([self.D(real[i : i + batch_size].to(self.device)).float() for i in
                                 range(0, len(real), batch_size)])
             s_fake = torch.cat([self.D(fake[i : i + batch_size].to(self.device)).float() for i in
                                 range(0, len(fake), batch_size)])
-        finally:
-            self.D.train(was_training)
         return float(wasserstein_estimate(s_real, s_fake))
 
     # ------------------------------------------------------------------ checkpoints

@@ -8,8 +8,11 @@
 - ``discriminator``: the optimal discriminator and the GAN value V(D, G);
 - ``scores``: the inception-score formula from class probabilities;
 - ``examples``: the lectures' worked examples (earth mover, WGAN's parallel lines);
-- ``demos``: mode covering vs mode seeking (one Gaussian fitted to a mixture);
-- ``engine_demos``: vanishing gradients, the engine's D vs D*, a WGAN critic tracking W1.
+- ``demos``: mode covering vs mode seeking (one Gaussian fitted to a mixture).
+
+The experiments that train networks (vanishing gradients, the engine's D vs D*, a WGAN critic tracking W1)
+live in ``gancourse.toy.engine_demos``, above this package; their names are still importable from here
+(``from gancourse.divergences import wgan_tracking``), loaded on first use.
 """
 from gancourse.divergences.demos import (
     FIT_OBJECTIVES,
@@ -26,13 +29,6 @@ from gancourse.divergences.discrete import (
     total_variation,
 )
 from gancourse.divergences.discriminator import gan_value, optimal_discriminator, optimal_gan_value
-from gancourse.divergences.engine_demos import (
-    critic_gap,
-    discriminator_error,
-    train_discriminator,
-    vanishing_gradients,
-    wgan_tracking,
-)
 from gancourse.divergences.examples import (
     earth_mover_example,
     parallel_lines,
@@ -47,6 +43,7 @@ from gancourse.divergences.wasserstein import (
     SinkhornResult,
     ot_exact,
     ot_sinkhorn,
+    random_directions,
     sliced_wasserstein,
     wasserstein_1d,
     wasserstein_1d_hist,
@@ -55,15 +52,10 @@ from gancourse.divergences.wasserstein import (
 __all__ = [
     "FIT_OBJECTIVES",
     "cell_area",
-    "critic_gap",
-    "discriminator_error",
     "fit_gaussian",
     "mixture_log_density",
     "mixture_moments",
     "mmd2_gaussian_mixtures",
-    "train_discriminator",
-    "vanishing_gradients",
-    "wgan_tracking",
     "earth_mover_example",
     "empirical_pmf",
     "frechet_distance",
@@ -85,6 +77,7 @@ __all__ = [
     "parallel_lines_closed_form",
     "parallel_lines_divergences",
     "psd_sqrtm",
+    "random_directions",
     "reverse_kl_divergence",
     "SinkhornConvergenceWarning",
     "SinkhornResult",
@@ -93,3 +86,16 @@ __all__ = [
     "wasserstein_1d",
     "wasserstein_1d_hist",
 ]
+
+#: names that moved up to ``gancourse.toy.engine_demos`` (they train the NumPy engine's networks), still
+#: importable from here for the lectures. Imported on first use, so importing this package never imports ``toy``
+#: (the one upward import of the package, allowed by name in tests/test_layering.py).
+_MOVED_UP = ("critic_gap", "discriminator_error", "train_discriminator", "vanishing_gradients", "wgan_tracking")
+
+
+def __getattr__(name: str):
+    if name in _MOVED_UP:
+        from gancourse.toy import engine_demos
+
+        return getattr(engine_demos, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

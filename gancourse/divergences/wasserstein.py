@@ -9,7 +9,7 @@
 - ``ot_sinkhorn``: entropic OT ``min_P <P, M> + reg sum P log P`` by Sinkhorn iterations in the log
   domain (Cuturi 2013; Peyré & Cuturi 2019, Computational Optimal Transport, sec. 4.4);
 - ``sliced_wasserstein``: the mean over random directions of 1D W_p^p, to the power 1/p
-  (Rabin et al. 2011).
+  (Rabin et al. 2011), with the directions from ``random_directions`` (uniform on the unit sphere).
 """
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ from scipy.special import logsumexp
 
 from gancourse.divergences._checks import as_distribution
 from gancourse.errors import check_array, check_positive, check_positive_int, check_samples
-from gancourse.toy.metrics import random_directions
+from gancourse.rng import RngLike, make_rng
 
 __all__ = [
     "wasserstein_1d", "wasserstein_1d_hist", "ot_exact", "ot_sinkhorn", "SinkhornResult", "SinkhornConvergenceWarning",
-    "sliced_wasserstein",
+    "random_directions", "sliced_wasserstein",
 ]
 
 
@@ -214,8 +214,16 @@ def ot_sinkhorn(
     return SinkhornResult(float(np.sum(plan * m)), plan, err, it, converged)
 
 
+def random_directions(n: int, dim: int, seed: RngLike = 0) -> np.ndarray:
+    """``n`` directions uniform on the unit sphere in R^dim (normalised Gaussians), shape (n, dim)."""
+    for name, v in (("n_projections", n), ("dim", dim)):
+        check_positive_int(name, v)
+    g = make_rng(seed).standard_normal((n, dim))
+    return g / np.linalg.norm(g, axis=1, keepdims=True)
+
+
 def sliced_wasserstein(
-    x: Any, y: Any, n_projections: int = 128, *, p: float = 1.0, seed: int | np.random.Generator = 0
+    x: Any, y: Any, n_projections: int = 128, *, p: float = 1.0, seed: RngLike = 0
 ) -> float:
     """``SW_p(x, y) = (mean_l W_p^p(<x, theta_l>, <y, theta_l>))^{1/p}`` over random unit directions.
 

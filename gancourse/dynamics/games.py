@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gancourse.errors import check_array, check_choice, check_positive
+from gancourse.nn.losses import sigmoid, softplus
 
 __all__ = [
     "Game",
@@ -46,24 +47,19 @@ REGULARIZERS = ("none", "r1", "r2", "wgan-gp", "instance-noise")
 def f_gan(t: np.ndarray | float) -> np.ndarray:
     """``f(t) = -log(1 + e^{-t})`` (stable: ``-softplus(-t)``)."""
     t = np.asarray(t, dtype=float)
-    return -(np.maximum(-t, 0) + np.log1p(np.exp(-np.abs(t))))
-
-
-def _sigmoid(t: np.ndarray) -> np.ndarray:
-    e = np.exp(-np.abs(t))
-    return np.where(t >= 0, 1 / (1 + e), e / (1 + e))
+    return -softplus(-t)
 
 
 def f_prime(t: np.ndarray | float, loss: str = "gan") -> np.ndarray:
     """``f'(t)``: ``sigmoid(-t)`` for the GAN losses, ``1`` for the WGAN."""
     t = np.asarray(t, dtype=float)
-    return np.ones_like(t) if loss == "wgan" else _sigmoid(-t)
+    return np.ones_like(t) if loss == "wgan" else sigmoid(-t)
 
 
 def f_second(t: np.ndarray | float, loss: str = "gan") -> np.ndarray:
     """``f''(t)``: ``-sigmoid(t) sigmoid(-t)`` for the GAN losses, ``0`` for the WGAN."""
     t = np.asarray(t, dtype=float)
-    return np.zeros_like(t) if loss == "wgan" else -_sigmoid(t) * _sigmoid(-t)
+    return np.zeros_like(t) if loss == "wgan" else -sigmoid(t) * sigmoid(-t)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gancourse.dynamics.jacobian import eigenvalues, numeric_jacobian
-from gancourse.errors import DivergenceError, check_array, check_positive
+from gancourse.errors import TrainingDiverged, check_array, check_positive
 from gancourse.nn import MLP, apply_penalty, get_loss
 
 __all__ = ["MLPGame", "make_mlp_game", "find_stationary_point", "mlp_spectrum"]
@@ -133,7 +133,7 @@ def find_stationary_point(game: MLPGame, h: float = 0.05, steps: int = 20000, to
         v = game.field(w)
         norm = float(np.linalg.norm(v))
         if not np.isfinite(norm):
-            raise DivergenceError(step, {"|v|": norm}, what="gradient field")
+            raise TrainingDiverged(step, {"|v|": norm}, what="gradient field")
         if norm < tol:
             break
         w = w + h * v

@@ -17,7 +17,7 @@ from typing import Any
 from gancourse.grading.extract import SubmissionError
 from gancourse.grading.grader import grade_homework
 from gancourse.grading.registry import Homework, load_questions
-from gancourse.toy.checkpoint import atomic_write
+from gancourse.io import atomic_write
 
 __all__ = ["find_submissions", "grade_folder"]
 

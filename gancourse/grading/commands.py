@@ -54,7 +54,7 @@ def add_parsers(sub) -> None:
 
 
 def _write_notebook(nb: dict, out: Path, name: str, force: bool) -> Path:
-    from gancourse.toy.checkpoint import atomic_write
+    from gancourse.io import atomic_write
 
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a folder")

@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 from gancourse.grading.registry import Homework
-from gancourse.toy.checkpoint import atomic_write
+from gancourse.io import atomic_write
 
 __all__ = ["build_autograder_zip", "SETUP_SH", "run_autograder_script"]
 

@@ -31,7 +31,15 @@ from gancourse.nn.losses import (
 )
 from gancourse.nn.mlp import ACTIVATIONS, MLP
 from gancourse.nn.optim import EMA, OPTIMIZERS, SGD, Adam, Optimizer, RMSProp, clip_weights, make_optimizer
-from gancourse.nn.penalties import PENALTIES, apply_penalty, interpolate, r1_penalty, wgan_gp_penalty
+from gancourse.nn.penalties import (
+    PENALTIES,
+    PENALTY_POINTS,
+    apply_penalty,
+    interpolate,
+    penalty_from_grad,
+    r1_penalty,
+    wgan_gp_penalty,
+)
 from gancourse.nn.tricks import HistoricalAverage, feature_matching_loss, instance_noise_std
 
 __all__ = [
@@ -71,6 +79,8 @@ __all__ = [
     "Optimizer",
     "OPTIMIZERS",
     "PENALTIES",
+    "PENALTY_POINTS",
+    "penalty_from_grad",
     "r1_penalty",
     "rel_error",
     "ReLU",

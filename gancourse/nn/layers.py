@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from gancourse.errors import check_positive
+from gancourse.nn.losses import sigmoid
 
 __all__ = [
     "Layer",
@@ -228,8 +229,7 @@ class Sigmoid(_Elementwise):
     """``1 / (1 + exp(-a))``: ``s' = y (1 - y)``, ``s'' = y (1 - y)(1 - 2y)``."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        e = np.exp(-np.abs(x))  # stable for both signs
-        self._y = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        self._y = sigmoid(x)  # stable for both signs
         return self._y
 
     def _d1(self) -> np.ndarray:

@@ -1,8 +1,10 @@
 """Gradient penalties on the discriminator's input gradient ``g_i = grad_x D(x_i)``.
 
 Each penalty is a function of ``g`` (shape (N, d)) returning ``(P, dP/dg)``;
-:func:`apply_penalty` runs it on a network with hand-written double backprop
-(see :class:`gancourse.nn.MLP`) so that ``dP/dtheta`` lands in ``net.grads``.
+:func:`penalty_from_grad` picks it by name (the one dispatch, shared by
+:func:`apply_penalty` and the toy trainer), and :func:`apply_penalty` runs it on
+a network with hand-written double backprop (see :class:`gancourse.nn.MLP`) so
+that ``dP/dtheta`` lands in ``net.grads``.
 
 - R1 (Mescheder et al. 2018), on real data: ``P = gamma/2 E||g||^2``;
 - R2, the same on generated data;
@@ -16,9 +18,13 @@ import numpy as np
 from gancourse.errors import check_array, check_choice, check_positive
 from gancourse.nn._checks import positive
 
-__all__ = ["r1_penalty", "wgan_gp_penalty", "interpolate", "apply_penalty", "PENALTIES"]
+__all__ = ["r1_penalty", "wgan_gp_penalty", "penalty_from_grad", "interpolate", "apply_penalty", "PENALTIES",
+           "PENALTY_POINTS"]
 
 PENALTIES = ("none", "r1", "r2", "wgan-gp")
+
+#: where each penalty is taken: on the real samples, on the generated ones, or on random interpolates
+PENALTY_POINTS = {"r1": "real", "r2": "fake", "wgan-gp": "interpolates"}
 
 
 def _check_g(g: np.ndarray) -> np.ndarray:
@@ -70,6 +76,16 @@ def wgan_gp_penalty(g: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
     return float(lam * (gap * gap).mean()), np.where(live, coef, 0) * g
 
 
+def penalty_from_grad(kind: str, g: np.ndarray, weight: float) -> tuple[float, np.ndarray]:
+    """``(P, dP/dg)`` of penalty ``kind`` at the input gradients ``g`` (N, d), with weight ``weight``.
+
+    ``"r1"`` and ``"r2"`` are :func:`r1_penalty` (zero-centred, weight gamma; they differ only in where
+    ``g`` is taken, see ``PENALTY_POINTS``), ``"wgan-gp"`` is :func:`wgan_gp_penalty` (weight lambda).
+    """
+    check_choice("penalty", kind, PENALTY_POINTS)
+    return wgan_gp_penalty(g, weight) if kind == "wgan-gp" else r1_penalty(g, weight)
+
+
 def interpolate(real: np.ndarray, fake: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Random points on the segments between paired real and fake samples (WGAN-GP)."""
     eps = rng.random((real.shape[0], 1)).astype(real.dtype)
@@ -83,10 +99,9 @@ def apply_penalty(net, x: np.ndarray, kind: str, weight: float) -> float:
     (weight lambda); ``x`` are the points where the penalty is taken (reals for
     R1, fakes for R2, interpolates for WGAN-GP). Runs its own forward pass.
     """
-    check_choice("penalty", kind, PENALTIES[1:])
+    check_choice("penalty", kind, PENALTY_POINTS)
     check_positive("penalty weight", weight)
     net.forward(x)
-    g = net.input_grad()
-    value, dg = r1_penalty(g, weight) if kind in ("r1", "r2") else wgan_gp_penalty(g, weight)
+    value, dg = penalty_from_grad(kind, net.input_grad(), weight)
     net.backward(None, d_input_grad=dg)
     return value

@@ -1,4 +1,4 @@
-"""1D/2D toy distributions, the NumPy GAN trainer and toy metrics."""
+"""1D/2D toy distributions, the NumPy GAN trainer, toy metrics, and the engine experiments (``engine_demos``)."""
 from gancourse.toy.config import ToyConfig, plain_gan, recommended
 from gancourse.toy.distributions import DATASETS, get_dataset
 from gancourse.toy.metrics import energy_distance, mode_metrics, sliced_wasserstein1, toy_metrics, wasserstein1_1d

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import typing
 from dataclasses import dataclass, fields
+
+import numpy as np
 
 from gancourse.errors import check_choice, check_positive
 from gancourse.nn import ACTIVATIONS, INITS, LOSSES, OPTIMIZERS, PENALTIES
@@ -20,6 +23,7 @@ __all__ = [
 ]
 
 LR_SCHEDULES = ("constant", "linear")
+_NUMBERS = (int, float, np.integer, np.floating)
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class ToyConfig:
     threads: int = 1
 
     def __post_init__(self) -> None:
+        self._check_types()
         check_choice("loss", self.loss, LOSSES)
         check_choice("penalty", self.penalty, PENALTIES)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -100,6 +105,29 @@ class ToyConfig:
             raise ValueError("gradient penalties cannot be combined with minibatch discrimination in this engine")
         if self.label_smoothing != 1.0 and self.loss not in ("gan", "ns"):
             raise ValueError(f"label_smoothing applies to the cross-entropy losses 'gan' and 'ns', not {self.loss!r}")
+        for f in fields(self):  # numbers as plain floats: the config a checkpoint saves is the config that runs
+            if _HINTS[f.name] is float:
+                object.__setattr__(self, f.name, float(getattr(self, f.name)))
+
+    def _check_types(self) -> None:
+        """Switches must be True or False and numbers numbers; NumPy integers and booleans become plain ones.
+
+        Runs first, so that ``feature_matching="no"`` (a non-empty string, hence truthy) cannot switch a trick
+        on, and ``seed=np.int64(3)`` is the run of ``seed=3``. Ranges are checked afterwards.
+        """
+        for f in fields(self):
+            hint, v = _HINTS[f.name], getattr(self, f.name)
+            if hint is bool:
+                if not isinstance(v, (bool, np.bool_)):
+                    raise TypeError(f"{f.name} must be True or False, got {v!r}")
+                v = bool(v)
+            elif hint is int and isinstance(v, np.integer):
+                v = int(v)
+            elif hint is float and (isinstance(v, (bool, np.bool_)) or not isinstance(v, _NUMBERS)):
+                raise TypeError(f"{f.name} must be a number, got {type(v).__name__}")
+            elif hint == tuple[int, ...] and isinstance(v, tuple):
+                v = tuple(int(h) if isinstance(h, np.integer) else h for h in v)
+            object.__setattr__(self, f.name, v)
 
     def scheduled_over_steps(self) -> list[str]:
         """What in this run is timed by ``steps`` (its planned length); empty when nothing is.
@@ -130,6 +158,9 @@ class ToyConfig:
             raise ValueError(f"unknown config field(s) {sorted(unknown)}; valid fields are: {sorted(known)}")
         d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         return cls(**d)
+
+
+_HINTS = typing.get_type_hints(ToyConfig)  # field name -> type (the annotations are strings here)
 
 
 #: where the recommended recipe departs from the ToyConfig defaults, per dataset

@@ -13,20 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from gancourse.errors import check_array, check_positive, check_positive_int, check_samples
-from gancourse.toy.distributions import (
-    GaussianMixture,
-    RngLike,
-    ToyDistribution,
-    get_dataset,
-    make_rng,
-)
+from gancourse.divergences.wasserstein import random_directions, sliced_wasserstein, wasserstein_1d
+from gancourse.errors import check_array, check_positive, check_samples
+from gancourse.rng import RngLike
+from gancourse.toy.distributions import GaussianMixture, ToyDistribution, get_dataset
 
 __all__ = [
     "mode_metrics",
     "wasserstein1_1d",
     "energy_distance",
-    "random_directions",
     "sliced_wasserstein1",
     "toy_metrics",
 ]
@@ -105,8 +100,6 @@ def wasserstein1_1d(a: Any, b: Any) -> float:
     ``mean |sort(a) - sort(b)|``. Computed by ``gancourse.divergences.wasserstein_1d`` with p = 1.
     Matches ``scipy.stats.wasserstein_distance`` (unweighted).
     """
-    from gancourse.divergences.wasserstein import wasserstein_1d  # late: the divergences lab imports toy
-
     return wasserstein_1d(_as_1d("a", a), _as_1d("b", b))
 
 
@@ -140,14 +133,6 @@ def energy_distance(x: Any, y: Any) -> float:
     return max(0.0, 2 * _mean_distance(x, y) - _mean_distance(x, x) - _mean_distance(y, y))
 
 
-def random_directions(n: int, dim: int, seed: RngLike = 0) -> np.ndarray:
-    """``n`` directions uniform on the unit sphere in R^dim (normalised Gaussians), shape (n, dim)."""
-    for name, v in (("n_projections", n), ("dim", dim)):
-        check_positive_int(name, v)
-    g = make_rng(seed).standard_normal((n, dim))
-    return g / np.linalg.norm(g, axis=1, keepdims=True)
-
-
 def sliced_wasserstein1(x: Any, y: Any, n_projections: int = 128, seed: RngLike = 0) -> float:
     """Sliced W1: ``mean_l W1(<x, theta_l>, <y, theta_l>)`` over seeded random unit directions.
 
@@ -155,8 +140,6 @@ def sliced_wasserstein1(x: Any, y: Any, n_projections: int = 128, seed: RngLike 
     ``y`` (M, d). Computed by ``gancourse.divergences.sliced_wasserstein`` with p = 1.
     (Rabin et al. 2011; Deshpande et al. 2018.)
     """
-    from gancourse.divergences.wasserstein import sliced_wasserstein  # late: see wasserstein1_1d
-
     return sliced_wasserstein(x, y, n_projections, p=1.0, seed=seed)
 
 

@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from gancourse.errors import CheckpointError, DivergenceError, check_array, check_positive_int
+from gancourse.errors import CheckpointError, TrainingDiverged, check_array, check_positive_int
 from gancourse.nn import (
     EMA,
     MLP,
+    PENALTY_POINTS,
     HistoricalAverage,
     clip_weights,
     d_loss_bce,
@@ -32,8 +33,8 @@ from gancourse.nn import (
     instance_noise_std,
     interpolate,
     make_optimizer,
-    r1_penalty,
-    wgan_gp_penalty,
+    penalty_from_grad,
+    sigmoid,
 )
 from gancourse.toy.checkpoint import load_checkpoint, save_checkpoint
 from gancourse.toy.config import ToyConfig, check_memory
@@ -89,7 +90,8 @@ class ToyGAN:
         check_memory(cfg)  # refuse absurd sizes up front, not with a MemoryError from deep inside NumPy
         self.dim = int(self.dataset.dim)
         self.dtype = np.dtype(cfg.dtype)
-        self.scale = cfg.data_scale or self._auto_scale()
+        # training coordinates: the data's extent (see ToyDistribution.natural_scale) maps to about 2
+        self.scale = cfg.data_scale or self.dataset.natural_scale() / 2.0
         self.rng = np.random.default_rng(cfg.seed)
         init_rng = np.random.default_rng([cfg.seed, 1])
         self.G = MLP([cfg.z_dim, *cfg.g_hidden, self.dim], cfg.g_activation, None, self.dtype, init=cfg.init, seed=init_rng)
@@ -118,15 +120,6 @@ class ToyGAN:
     @staticmethod
     def _flat(net: MLP) -> dict[str, np.ndarray]:
         return {"theta": net.theta}
-
-    def _auto_scale(self) -> float:
-        """Half the largest coordinate magnitude of the data, so that training sees about [-2, 2]."""
-        centers = getattr(self.dataset, "centers", None)
-        if centers is not None:
-            extent = float(np.abs(np.asarray(centers)).max())
-        else:
-            extent = float(np.quantile(np.abs(self.dataset.sample(4096, np.random.default_rng(0))), 0.99))
-        return max(extent, 1e-12) / 2.0
 
     def real_batch(self, n: int) -> np.ndarray:
         """``n`` data samples in training coordinates (divided by ``scale``)."""
@@ -159,7 +152,7 @@ class ToyGAN:
         # lazy regularization (Karras et al. 2020): the penalty every k-th iteration, weighted by k
         regularize = cfg.penalty != "none" and self.step % cfg.penalty_every == 0
         parts, groups = [real, fake], [B, B]
-        if regularize and cfg.penalty == "wgan-gp":
+        if regularize and PENALTY_POINTS[cfg.penalty] == "interpolates":
             parts.append(interpolate(real, fake, self.rng))
             groups.append(B)
         out = D.forward(np.concatenate(parts), groups=groups)  # (2B or 3B, 1)
@@ -173,10 +166,9 @@ class ToyGAN:
         if not regularize:
             D.backward(dout)
         else:
-            rows = {"r1": slice(0, B), "r2": slice(B, 2 * B), "wgan-gp": slice(2 * B, 3 * B)}[cfg.penalty]
-            g = D.input_grad(rows=rows)  # (B, dim)
-            weight = cfg.gamma * cfg.penalty_every
-            value, dg = wgan_gp_penalty(g, weight) if cfg.penalty == "wgan-gp" else r1_penalty(g, weight)
+            at = {"real": slice(0, B), "fake": slice(B, 2 * B), "interpolates": slice(2 * B, 3 * B)}
+            g = D.input_grad(rows=at[PENALTY_POINTS[cfg.penalty]])  # (B, dim)
+            value, dg = penalty_from_grad(cfg.penalty, g, cfg.gamma * cfg.penalty_every)
             self._penalty = value / cfg.penalty_every  # reported on the scale of gamma
             D.backward(dout, d_input_grad=dg)
         penalty = self._penalty
@@ -231,7 +223,7 @@ class ToyGAN:
         return loss
 
     def train_step(self) -> dict[str, float]:
-        """``n_critic`` discriminator steps and one generator step; raises DivergenceError on NaN/inf."""
+        """``n_critic`` discriminator steps and one generator step; raises TrainingDiverged on NaN/inf."""
         factor = self._lr_factor()
         self.opt_d.lr = self.config.lr_d * factor
         self.opt_g.lr = self.config.lr_g * factor
@@ -244,7 +236,7 @@ class ToyGAN:
         if not all(math.isfinite(v) for v in losses.values()) or not (
             math.isfinite(self.G.theta.sum()) and math.isfinite(self.D.theta.sum())
         ):
-            raise DivergenceError(self.step, self._last_finite)
+            raise TrainingDiverged(self.step, self._last_finite)
         self._last_finite = losses
         return losses
 
@@ -267,7 +259,7 @@ class ToyGAN:
         """
         from tqdm.auto import tqdm
 
-        target = self.config.steps if steps is None else int(steps)
+        target = self.config.steps if steps is None else check_positive_int("steps", steps, minimum=0)
         if target < self.step:
             raise ValueError(f"steps={target} is behind the current step {self.step}")
         for name, value in (("callback_every", callback_every), ("log_every", log_every)):
@@ -312,8 +304,9 @@ class ToyGAN:
         Uses its own random stream (``seed``, default derived from the config's),
         so sampling never changes the course of training.
         """
+        n = check_positive_int("n", n)
         rng = np.random.default_rng([self.config.seed, 2] if seed is None else seed)
-        z = rng.standard_normal((int(n), self.config.z_dim)).astype(self.dtype)
+        z = rng.standard_normal((n, self.config.z_dim)).astype(self.dtype)
         net = self.G if raw else self.generator
         return net.forward(z).astype(np.float64) * self.scale
 
@@ -321,11 +314,11 @@ class ToyGAN:
         """``D(x)`` as a probability-like score: the sigmoid of the logit for the GAN losses, the raw output otherwise."""
         x = check_array("x", x, shape=(None, self.dim), finite=True)
         logits = self.D.forward((x / self.scale).astype(self.dtype))[:, 0].astype(np.float64)
-        return 1 / (1 + np.exp(-logits)) if self.config.loss in ("gan", "ns") else logits
+        return sigmoid(logits) if self.config.loss in ("gan", "ns") else logits
 
     def evaluate(self, n: int | None = None) -> dict:
         """Toy metrics (modes / HQ / reverse KL, W1 or energy distance) on ``n_eval`` fresh samples."""
-        return toy_metrics(self.dataset, self.sample(n or self.config.n_eval))
+        return toy_metrics(self.dataset, self.sample(self.config.n_eval if n is None else n))
 
     # -------------------------------------------------------------- checkpoint
     def state_dict(self) -> dict:

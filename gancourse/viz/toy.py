@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gancourse.toy.checkpoint import atomic_write
+from gancourse.io import atomic_write
 
 __all__ = ["heatmap_grid", "plot_samples", "plot_losses", "Snapshot", "save_animation"]
 

@@ -1,5 +1,8 @@
 """Experiments that put the NumPy engine (``gancourse.nn``, ``gancourse.toy``) next to the theory.
 
+They train networks, so they live above the maths (``gancourse.divergences`` may not import the trainer);
+the lectures import them from ``gancourse.divergences``, which forwards these names here on first use.
+
 - ``vanishing_gradients``: on WGAN's parallel lines (disjoint supports) a discriminator reaches 100%
   accuracy, and as ``D(G(z)) -> 0`` the generator's gradient under the saturating loss
   ``log(1 - D)`` vanishes while the non-saturating ``-log D`` keeps it (Arjovsky & Bottou 2017, fig. 2);
@@ -19,8 +22,9 @@ from gancourse.divergences.discriminator import optimal_discriminator
 from gancourse.divergences.wasserstein import wasserstein_1d
 from gancourse.errors import check_array, check_positive, check_positive_int
 from gancourse.nn import MLP, Adam, d_loss_bce, g_loss_nonsaturating, g_loss_saturating, sigmoid
-from gancourse.toy import ToyConfig, ToyGAN
+from gancourse.toy.config import ToyConfig
 from gancourse.toy.distributions import ToyDistribution
+from gancourse.toy.trainer import ToyGAN
 
 __all__ = ["vanishing_gradients", "train_discriminator", "discriminator_error", "critic_gap", "wgan_tracking"]
 

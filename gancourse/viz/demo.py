@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gancourse.cli import json_dumps
 from gancourse.errors import OutputPathError
-from gancourse.toy.checkpoint import atomic_write, check_output_path
+from gancourse.io import atomic_write, check_output_path, json_dumps
 from gancourse.toy.config import recommended
 from gancourse.toy.report import PUBLISHED_GRID25, comparison_table
 from gancourse.toy.trainer import ToyGAN
@@ -59,7 +58,7 @@ def run_demo(
 
     cfg = recommended("grid25", seed=seed)
     if steps is not None:
-        cfg = cfg.replace(steps=int(steps))
+        cfg = cfg.replace(steps=steps)  # validated there: a whole number of steps
     out = Path(out)
     _check_out(out)
     gan = ToyGAN(cfg)
