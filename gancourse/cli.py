@@ -121,10 +121,21 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _version() -> str:
+    """The installed package's version (pyproject.toml's), or "unknown" when it is run from an uninstalled tree."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gancourse")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gancourse", description="A runnable course on Generative Adversarial Networks."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 

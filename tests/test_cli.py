@@ -244,3 +244,14 @@ def test_demo_writes_figures_and_prints_published_rows(tmp_path, capsys):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert {"modes", "hq", "reverse_kl", "steps"} <= set(metrics)
     assert metrics["steps"] == 40 and metrics["data"] == "grid25"
+
+
+def test_version_is_the_packages(capsys):
+    import tomllib
+    from pathlib import Path
+
+    expected = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["version"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"gancourse {expected}"
