@@ -4,7 +4,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,10 +15,10 @@ import pytest
 
 from gancourse.cli import main
 from gancourse.grading import _child, protocol
-from gancourse.grading.extract import SubmissionError, read_submission
+from gancourse.grading.extract import read_submission
 from gancourse.grading.grader import grade
 from gancourse.grading.notebook import MarkerError, student_version
-from gancourse.grading.registry import get_homework, list_homework
+from gancourse.grading.registry import get_homework
 from gancourse.grading.sandbox import privileged, run_question
 from grading_fixture import SOLUTION, write_fixture_homework
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from gancourse.grading.extract import Submission, _parse_chunks, load_notebook, notebook_code_cells
+from gancourse.grading.extract import load_notebook, read_submission
 from gancourse.grading.notebook import first_heading, hidden_test_sources
 from gancourse.grading.spec import QuestionSpec, collecting
 
@@ -98,13 +98,9 @@ def get_homework(homework_id: str, directory: Path | None = None) -> Homework:
 def load_questions(hw: Homework) -> list[tuple[QuestionSpec, Callable]]:
     """Each question's spec and reference solution, built from the instructor notebook (trusted code)."""
     nb = load_notebook(hw.path)
-    skipped: list[str] = []
-    statements = []
-    for i, cell in enumerate(notebook_code_cells(nb)):
-        statements.extend(_parse_chunks(cell, skipped, f"{hw.path.name} cell {i + 1}"))
-    if skipped:
-        raise ValueError(f"the instructor notebook does not parse: {skipped[0]}")
-    instructor = Submission(hw.path, statements)
+    instructor = read_submission(hw.path)  # the solution is extracted exactly as a student's answer is
+    if instructor.skipped:
+        raise ValueError(f"the instructor notebook {hw.path.name} does not parse: {instructor.skipped[0]}")
     namespace: dict[str, Any] = {"__name__": f"gancourse_homework_{hw.id}"}
     with collecting() as specs:
         for source in hidden_test_sources(nb):

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from gancourse.divergences.wasserstein import random_directions, sliced_wasserstein, wasserstein_1d
+from gancourse.divergences.wasserstein import sliced_wasserstein, wasserstein_1d
 from gancourse.errors import check_array, check_positive, check_samples
 from gancourse.rng import RngLike
 from gancourse.toy.distributions import GaussianMixture, ToyDistribution, get_dataset
