@@ -2,7 +2,7 @@
 
 Sub-commands:
   toy       train a NumPy GAN on a toy distribution and report its metrics
-  demo      train the recommended recipe on grid25, compare with published rows, write figures
+  demo      train a recipe on a toy dataset (grid25: beside the published rows) and write figures
   dynamics  eigenvalues, verdict and a simulated run of a method on the Dirac-GAN or the xy game
   homework  list homework sets, write student or instructor versions, build a Gradescope autograder
   grade     grade a submission, or a folder of them, in a sandbox
@@ -16,7 +16,6 @@ import shlex
 import signal
 import sys
 import threading
-import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,91 +23,19 @@ from gancourse.io import json_dumps
 
 __all__ = ["main", "build_parser"]
 
-_HELP = {
-    "data": "toy distribution",
-    "seed": "random seed (runs are bit-identical for the same seed)",
-    "steps": "generator iterations: the planned length of the run, over which --lr-schedule linear and "
-             "--instance-noise are timed",
-    "batch_size": "samples per batch, real and fake each",
-    "z_dim": "latent dimension",
-    "g_hidden": "generator hidden widths, comma-separated",
-    "d_hidden": "discriminator hidden widths, comma-separated",
-    "g_activation": "hidden activation of the generator",
-    "d_activation": "hidden activation of the discriminator",
-    "init": "weight initialisation of both networks",
-    "loss": "adversarial loss",
-    "penalty": "gradient penalty on the discriminator",
-    "gamma": "penalty weight (gamma for R1/R2, lambda for WGAN-GP)",
-    "penalty_every": "apply the penalty every k-th iteration with weight k*gamma (lazy regularization)",
-    "optimizer": "optimizer of both players",
-    "lr_g": "generator learning rate",
-    "lr_d": "discriminator learning rate",
-    "beta1": "Adam beta1",
-    "beta2": "Adam beta2",
-    "momentum": "SGD momentum (negative allowed)",
-    "lr_schedule": "learning-rate schedule",
-    "lr_final": "final learning rate as a fraction of the initial one (linear schedule)",
-    "n_critic": "discriminator steps per generator step",
-    "label_smoothing": "target for real samples (one-sided label smoothing, e.g. 0.9)",
-    "feature_matching": "train G by feature matching",
-    "minibatch_discrimination": "number of minibatch-discrimination kernels (0 = off)",
-    "historical_averaging": "historical-averaging weight (0 = off)",
-    "instance_noise": "initial instance-noise std, annealed to 0 (0 = off)",
-    "unrolled_steps": "unrolled discriminator steps for the generator update (0 = off)",
-    "weight_clip": "WGAN weight clipping bound (0 = off)",
-    "spectral_norm": "spectral normalization in D",
-    "ema": "generator EMA decay (0 = off)",
-    "data_scale": "divide data by this for training (0 = automatic, about [-2, 2])",
-    "eval_every": "evaluate metrics every N steps (0 = only at the end)",
-    "n_eval": "samples used for the metrics",
-    "dtype": "floating-point type of the networks",
-    "threads": "BLAS threads while training (small matrices train fastest and steadiest on one)",
-}
-
-
-def _int_tuple(text: str) -> tuple[int, ...]:
-    try:
-        widths = tuple(int(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 128,128, got {text!r}") from None
-    if not widths or min(widths) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive widths like 128,128, got {text!r}")
-    return widths
-
-
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
-    """One flag per ToyConfig field (``lr_g`` -> ``--lr-g``); defaults are None so presets show through."""
-    from gancourse.nn import ACTIVATIONS, INITS, LOSSES, OPTIMIZERS, PENALTIES
-    from gancourse.toy.config import LR_SCHEDULES, ToyConfig
-    from gancourse.toy.distributions import DATASETS
+    """One flag per ToyConfig field (``lr_g`` -> ``--lr-g``), with the help and choices declared on the field."""
+    from gancourse.options import add_flags
+    from gancourse.toy.config import ToyConfig
 
-    choices = {
-        "data": list(DATASETS), "loss": list(LOSSES), "penalty": list(PENALTIES), "optimizer": list(OPTIMIZERS),
-        "g_activation": list(ACTIVATIONS), "d_activation": list(ACTIVATIONS), "init": list(INITS), "lr_schedule": list(LR_SCHEDULES), "dtype": ["float32", "float64"],
-    }
-    hints = typing.get_type_hints(ToyConfig)
-    defaults = ToyConfig()
-    g = p.add_argument_group("config (defaults: the recommended recipe)")
-    for f in dataclasses.fields(ToyConfig):
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        help_ = f"{_HELP.get(f.name, f.name)} (default: {default})"
-        hint = hints[f.name]
-        if hint is bool:
-            g.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
-        elif hint == tuple[int, ...]:
-            g.add_argument(flag, type=_int_tuple, default=None, metavar="W,W,...", help=help_)
-        else:
-            g.add_argument(flag, type=hint, default=None, choices=choices.get(f.name), help=help_)
+    add_flags(p.add_argument_group("config (defaults: the recommended recipe)"), ToyConfig)
 
 
 def _config_from_args(args: argparse.Namespace):
+    from gancourse.options import given
     from gancourse.toy.config import ToyConfig, plain_gan, recommended
 
-    given = {
-        f.name: getattr(args, f.name) for f in dataclasses.fields(ToyConfig) if getattr(args, f.name) is not None
-    }
-    return (plain_gan if args.preset == "plain" else recommended)(**given)
+    return (plain_gan if args.preset == "plain" else recommended)(**given(args, ToyConfig))
 
 
 def _positive_int(text: str) -> int:
@@ -159,7 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     toy.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="show a progress bar (default: on, except in smoke mode)")
 
-    demo = sub.add_parser("demo", help="train the recommended recipe on grid25 and write figures")
+    from gancourse.toy.distributions import DATASETS
+    from gancourse.viz.demo import PRESETS
+
+    demo = sub.add_parser("demo", help="train the recommended recipe (on grid25 by default) and write figures",
+                          description="Train a recipe on a toy dataset, print its metrics (beside the published "
+                                      "rows on grid25) and write samples.png, losses.png, training.gif and "
+                                      "metrics.json.")
+    demo.add_argument("--data", choices=list(DATASETS), default="grid25", help="toy dataset (default: grid25)")
+    demo.add_argument("--preset", choices=list(PRESETS), default="recommended",
+                      help="the course's recommended recipe, or the plain non-saturating GAN (default: recommended)")
     demo.add_argument("--out", type=Path, default=Path("gancourse-out") / "demo", help="folder for the figures")
     demo.add_argument("--seed", type=int, default=0, help="random seed")
     demo.add_argument("--steps", type=int, default=None, help="override the number of steps")
@@ -172,38 +108,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: where ``gancourse dynamics`` departs from the dataclasses' defaults (the convergence table's noise level)
+_DYNAMICS_DEFAULTS = {"sigma": 1.0}
+
+
 def _add_dynamics_parser(sub) -> None:
-    from gancourse.dynamics import LOSSES, METHODS, REGULARIZERS
+    from gancourse.dynamics import DiracGAN, Method
+    from gancourse.options import add_flags
 
     dyn = sub.add_parser(
         "dynamics",
         help="eigenvalues, verdict and a simulated run of a method on the Dirac-GAN or the xy game",
         description="Linearize a training method at the equilibrium of a game (numeric Jacobians beside the "
-                    "closed forms), give the verdict, and confirm it by simulating --steps updates.",
+                    "closed forms), give the verdict, and confirm it by simulating --steps updates. A flag that "
+                    "does not apply to the chosen game and method is refused, never ignored.",
     )
-    dyn.add_argument("--game", choices=["dirac", "xy"], default="dirac", help="the game (default: dirac)")
-    dyn.add_argument("--method", choices=list(METHODS), default="simgd", help="the update rule (default: simgd)")
-    dyn.add_argument("--loss", choices=list(LOSSES), default=None, help="Dirac-GAN loss (default: gan)")
-    dyn.add_argument("--reg", choices=list(REGULARIZERS), default=None,
-                     help="Dirac-GAN regularizer (default: none)")
-    dyn.add_argument("--gamma", type=float, default=1.0,
-                     help="penalty weight for r1/r2/wgan-gp, and the strength of --method consensus; > 0 "
-                          "(default: 1)")
-    dyn.add_argument("--sigma", type=float, default=1.0, help="instance-noise std; > 0 (default: 1)")
-    dyn.add_argument("--clip", type=float, default=None, help="WGAN weight clipping |psi| <= CLIP (default: off)")
-    dyn.add_argument("--h", "--eta", dest="h", type=float, default=0.1, metavar="STEP",
-                     help="step size h (alias --eta); > 0 (default: 0.1)")
+    dyn.add_argument("--game", choices=["dirac", "xy"], default=None, help="the game (default: dirac)")
+    add_flags(dyn.add_argument_group("the Dirac-GAN (--game dirac)"), DiracGAN, defaults=_DYNAMICS_DEFAULTS)
+    add_flags(dyn.add_argument_group("the update rule"), Method)
     dyn.add_argument("--steps", type=int, default=None,
                      help="simulated updates (default: 1000; 3000 per row with --table)")
     dyn.add_argument("--start", type=float, nargs=2, default=(1.0, 1.0), metavar=("X", "Y"),
                      help="start of the simulated run (default: 1 1)")
-    dyn.add_argument("--n-d", type=int, default=1, help="discriminator steps per round for altgd (default: 1)")
-    dyn.add_argument("--n-g", type=int, default=1, help="generator steps per round for altgd (default: 1)")
-    dyn.add_argument("--beta", type=float, default=-0.5,
-                     help="momentum coefficient for --method momentum, in (-1, 1), negative allowed "
-                          "(default: -0.5)")
     dyn.add_argument("--table", action="store_true",
-                     help="print the whole convergence table: every method on every game variant")
+                     help="print the whole convergence table: every method on every game variant, with --h, "
+                          "--gamma, --sigma, --consensus and --beta applied to the rows they concern")
+    dyn.add_argument("--format", choices=["text", "markdown", "csv"], default="text",
+                     help="layout of --table: text (one block per game, fits 100 columns), a markdown "
+                          "table, or CSV (default: text)")
+    dyn.add_argument("--trajectory", action="store_true",
+                     help="also print every simulated state (the iterates), e.g. the 6-cycle of alternating GD "
+                          "on the xy game at h = 1")
     dyn.add_argument("--json", action="store_true", help="print JSON instead of text")
     dyn.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="show a progress bar of the simulation on stderr (default: only for runs of more "
@@ -232,16 +167,9 @@ def _check_toy_outputs(args: argparse.Namespace) -> None:
                               f"would overwrite the checkpoint")
 
 
-def _as_flag(name: str, value) -> str:
-    """A config value as it is written on the command line: ``--g-hidden 16,16``, ``--no-ema``..."""
-    flag = "--" + name.replace("_", "-")
-    if isinstance(value, bool):
-        return flag if value else f"--no-{flag[2:]}"
-    return f"{flag} {','.join(map(str, value)) if isinstance(value, tuple) else value}"
-
-
 def _toy_trainer(args: argparse.Namespace):
     """A new trainer from the flags, or the one saved in --resume (refusing flags that contradict it)."""
+    from gancourse.options import as_flag
     from gancourse.toy.config import ToyConfig
     from gancourse.toy.trainer import ToyGAN
 
@@ -253,7 +181,8 @@ def _toy_trainer(args: argparse.Namespace):
     for f in dataclasses.fields(ToyConfig):
         given = getattr(args, f.name)
         if f.name != "steps" and given is not None and given != getattr(cfg, f.name):
-            conflicts.append(f"{_as_flag(f.name, given)} (the checkpoint has {_as_flag(f.name, getattr(cfg, f.name))})")
+            saved = as_flag(ToyConfig, f.name, getattr(cfg, f.name))
+            conflicts.append(f"{as_flag(ToyConfig, f.name, given)} (the checkpoint has {saved})")
     if conflicts:
         raise ValueError(f"--resume continues the run saved in {args.resume} with the config saved there; these "
                          f"flags contradict it: {'; '.join(conflicts)}. Leave them out (only --steps may be given, "
@@ -369,38 +298,77 @@ def _cmd_toy(args: argparse.Namespace) -> int:
     if args.json:
         print(json_dumps(result))
     else:
-        print(format_metrics(result))
+        print(format_metrics(result, dim=gan.dim))
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gancourse.viz.demo import run_demo
 
-    run_demo(out=args.out, seed=args.seed, steps=args.steps, gif=not args.no_gif)
+    run_demo(out=args.out, seed=args.seed, steps=args.steps, gif=not args.no_gif, data=args.data, preset=args.preset)
     return 0
 
 
-def _cmd_dynamics(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+#: update-rule flags and the method they belong to
+_METHOD_ONLY = {"consensus": "consensus", "beta": "momentum", "alternating": "momentum", "n_d": "altgd",
+                "n_g": "altgd"}
+#: Dirac-GAN flags that need a regularizer, and which
+_REG_ONLY = {"gamma": ("r1", "r2", "wgan-gp"), "sigma": ("instance-noise",)}
+#: what --table reads; every other config flag picks one game or method, which the table does not
+_TABLE_FLAGS = {"h", "gamma", "sigma", "consensus", "beta"}
+
+
+def _dynamics_misused(args: argparse.Namespace, dirac: dict, rule: dict) -> list[str]:
+    """Why each given flag does not apply to the chosen game and method (empty when all apply)."""
+    from gancourse.dynamics import DiracGAN, Method
+    from gancourse.options import flag_of
+
+    flags = {**{k: flag_of(DiracGAN, k) for k in dirac}, **{k: flag_of(Method, k) for k in rule}}
+    if args.table:
+        wrong = [flags[k] for k in (*dirac, *rule) if k not in _TABLE_FLAGS]
+        wrong += [f for f, on in (("--game", args.game), ("--trajectory", args.trajectory)) if on]
+        return [f"{', '.join(wrong)}: --table runs every game and every method (it reads only "
+                f"{', '.join(sorted('--' + k for k in _TABLE_FLAGS))})"] if wrong else []
+    problems = []
+    if args.format != "text":
+        problems.append("--format lays out --table; a single run prints text or --json")
+    if args.game == "xy" and dirac:
+        hint = " (the consensus strength is --consensus)" if "gamma" in dirac and rule.get("name") == "consensus" else ""
+        verb = "applies" if len(dirac) == 1 else "apply"
+        problems.append(f"{', '.join(flags[k] for k in dirac)} {verb} only to --game dirac; the xy game has no "
+                        f"loss, regularizer or noise{hint}")
+    else:
+        reg = dirac.get("reg", "none")
+        for k, regs in _REG_ONLY.items():
+            if k in dirac and reg not in regs:
+                problems.append(f"{flags[k]} applies only with --reg {' or '.join(regs)} (got --reg {reg})")
+    method = rule.get("name", "simgd")
+    for k, owner in _METHOD_ONLY.items():
+        if k in rule and method != owner:
+            problems.append(f"{flags[k]} applies only to --method {owner} (got --method {method})")
+    return problems
+
+
+def _cmd_dynamics(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from gancourse.dynamics import (
-        DiracGAN,
-        Method,
-        analyze,
-        convergence_table,
-        format_number,
-        format_table,
-        wants_progress,
-        xy_game,
-    )
+    from gancourse.dynamics import DiracGAN, Method, analyze, convergence_table, format_table, wants_progress, xy_game
     from gancourse.dynamics.analysis import table_cases
     from gancourse.errors import check_positive
+    from gancourse.options import given
 
-    # values the maths needs in range, whether or not the chosen game and method use them
-    check_positive("--gamma", args.gamma)
-    check_positive("--sigma", args.sigma)
-    if not -1 < args.beta < 1:
-        raise ValueError(f"--beta must lie in (-1, 1) (a momentum coefficient), got {args.beta!r}")
+    dirac, rule = given(args, DiracGAN), given(args, Method)
+    # values the maths needs in range, checked before whether they apply (the message names the range)
+    for k in ("gamma", "sigma"):
+        if k in dirac:
+            check_positive(f"--{k}", dirac[k])
+    if "consensus" in rule:
+        check_positive("--consensus", rule["consensus"])
+    if "beta" in rule and not -1 < rule["beta"] < 1:
+        raise ValueError(f"--beta must lie in (-1, 1) (a momentum coefficient), got {rule['beta']!r}")
+    problems = _dynamics_misused(args, dirac, rule)
+    if problems:
+        raise ValueError("; ".join(problems))
 
     def bar(total: int):
         return tqdm(total=total, desc="simulating", unit="step", file=sys.stderr, leave=False, mininterval=1.0,
@@ -408,26 +376,27 @@ def _cmd_dynamics(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
     if args.table:
         steps = 3000 if args.steps is None else args.steps
-        with bar(steps * len(table_cases(gamma=args.gamma, sigma=args.sigma))) as pbar:
-            rows = convergence_table(h=args.h, steps=steps, gamma=args.gamma, sigma=args.sigma, beta=args.beta,
-                                     start=args.start, progress=pbar.update)
-        print(json_dumps([r.to_dict() for r in rows]) if args.json else format_table(rows))
+        values = {**_DYNAMICS_DEFAULTS, **dirac, **rule}
+        table = {k: values.get(k, getattr(Method(), k, None) or getattr(DiracGAN(), k, None))
+                 for k in ("h", "gamma", "sigma", "consensus", "beta")}
+        with bar(steps * len(table_cases(gamma=table["gamma"], sigma=table["sigma"]))) as pbar:
+            rows = convergence_table(steps=steps, start=args.start, progress=pbar.update, **table)
+        print(json_dumps([r.to_dict() for r in rows]) if args.json else format_table(rows, args.format))
         return 0
-    if args.game == "xy":
-        given = [f"--{k}" for k in ("loss", "reg", "clip") if getattr(args, k) is not None]
-        if given:
-            verb = "applies" if len(given) == 1 else "apply"
-            parser.error(f"{', '.join(given)} {verb} only to --game dirac; the xy game has no loss or regularizer")
-        game = xy_game()
-    else:
-        game = DiracGAN(args.loss or "gan", args.reg or "none", gamma=args.gamma, sigma=args.sigma, clip=args.clip)
-    method = Method(args.method, h=args.h, n_d=args.n_d, n_g=args.n_g, gamma=args.gamma, beta=args.beta)
+    game = xy_game() if args.game == "xy" else DiracGAN(**{**_DYNAMICS_DEFAULTS, **dirac})
+    method = Method(**rule)
     steps = 1000 if args.steps is None else args.steps
     with bar(steps) as pbar:
-        result = analyze(game, method, start=args.start, steps=steps, progress=pbar.update).to_dict()
-    if args.json:
-        print(json_dumps(result))
-        return 0
+        analysis = analyze(game, method, start=args.start, steps=steps, progress=pbar.update)
+    result = analysis.to_dict()
+    if args.trajectory:
+        result["trajectory"] = analysis.trajectory.tolist()
+    print(json_dumps(result) if args.json else _dynamics_text(result))
+    return 0
+
+
+def _dynamics_text(result: dict) -> str:
+    from gancourse.dynamics import format_number
 
     def eigs(pairs):
         return "-" if pairs is None else ", ".join(
@@ -449,8 +418,24 @@ def _cmd_dynamics(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     ]
     if result["note"]:
         lines.append(f"note: {result['note']}")
-    print("\n".join(lines))
-    return 0
+    if "trajectory" in result:
+        coords = "(x, y)" if result["game"] == "xy" else "(theta, psi)"
+        lines += ["", *_trajectory_lines(result["trajectory"], coords)]
+    return "\n".join(lines)
+
+
+def _trajectory_lines(states: list[list[float]], coords: str, shown: int = 100) -> list[str]:
+    """The simulated states, one per line (the first and last ``shown`` of a long run)."""
+    def line(k: int, z: list[float]) -> str:
+        return f"{k:>8}  " + "  ".join(f"{v:+.6g}" for v in z)
+
+    head = [f"{'step':>8}  state {coords}"]
+    if len(states) <= 2 * shown:
+        return head + [line(k, z) for k, z in enumerate(states)]
+    n = len(states)
+    return (head + [line(k, z) for k, z in enumerate(states[:shown])]
+            + [f"{'...':>8}  ({n - 2 * shown} states not shown; --json --trajectory gives them all)"]
+            + [line(n - shown + k, z) for k, z in enumerate(states[-shown:])])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -462,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "toy":
             return _cmd_toy(args)
         if args.command == "dynamics":
-            return _cmd_dynamics(args, parser)
+            return _cmd_dynamics(args)
         if args.command in ("homework", "grade"):
             from gancourse.grading.commands import run_grade, run_homework
 
@@ -471,6 +456,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"gancourse {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (``gancourse dynamics --table | head``): nothing to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the interpreter's final flush does not fail again
+        return 141
     except (ValueError, TypeError, FileNotFoundError, TrainingDiverged) as exc:
         print(f"gancourse {args.command}: error: {exc}", file=sys.stderr)
         return 2

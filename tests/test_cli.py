@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,8 +72,11 @@ def test_toy_other_datasets(capsys, data, keys):
 def test_toy_table_output(capsys):
     assert main([*RING, "--steps", "5"]) == 0
     out = capsys.readouterr().out
-    for key in ("modes", "hq", "reverse_kl", "steps", "seconds"):
-        assert key in out
+    assert out.startswith("ring8, seed 3: 5 steps in ")
+    for label in ("modes", "HQ", "reverse KL"):
+        assert f"\n  {label} " in out
+    assert re.search(r"modes +\d of 8 ", out)  # the count is given out of the dataset's modes
+    assert "(the data itself: 98.9%)" in out  # HQ beside what a perfect sampler scores
     assert "counts" not in out  # lists are left out of the table
 
 
@@ -244,6 +248,20 @@ def test_demo_writes_figures_and_prints_published_rows(tmp_path, capsys):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert {"modes", "hq", "reverse_kl", "steps"} <= set(metrics)
     assert metrics["steps"] == 40 and metrics["data"] == "grid25"
+
+
+def test_demo_data_and_preset_flags(tmp_path, capsys):
+    assert main(["demo", "--data", "ring8", "--preset", "plain", "--steps", "5", "--no-gif", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Training the plain GAN on ring8" in out and "PacGAN" not in out
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["data"] == "ring8" and metrics["preset"] == "plain" and metrics["steps"] == 5
+    assert not (tmp_path / "training.gif").exists()
+    for bad in (["--data", "grid26"], ["--preset", "best"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["demo", *bad, "--out", str(tmp_path / "never")])
+        assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
 
 
 def test_version_is_the_packages(capsys):

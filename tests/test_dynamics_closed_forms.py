@@ -142,7 +142,7 @@ DISCRETE_METHODS = ["simgd", "altgd", "extragradient", "optimistic", "consensus"
     ids=lambda g: g.label(),
 )
 def test_update_operator_eigenvalues_match_closed_forms(game, method, h):
-    m = Method(method, h=h, gamma=0.6)
+    m = Method(method, h=h, consensus=0.6)
     assert_spectrum(discrete_jacobian(game, m), closed_form_discrete(game, m))
 
 
@@ -177,9 +177,9 @@ def test_xy_spectral_radii(eta):
         "consensus": xy_rho_consensus(eta, 0.8),
     }
     for name, rho in checks.items():
-        numeric = spectral_radius(discrete(xy, Method(name, h=eta, gamma=0.8)))
+        numeric = spectral_radius(discrete(xy, Method(name, h=eta, consensus=0.8)))
         assert numeric == pytest.approx(rho, abs=TOL), name
-        assert xy_rho(name, eta, gamma=0.8) == pytest.approx(rho, abs=1e-15)
+        assert xy_rho(name, eta, consensus=0.8) == pytest.approx(rho, abs=1e-15)
 
 
 @pytest.mark.parametrize("eta", [e for e in ETAS if e < 2])
@@ -207,7 +207,7 @@ def test_general_bilinear_game(shape, method):
     lam_c = continuous(game)
     expected = np.concatenate([1j * s, -1j * s, np.zeros(game.dim - 2 * s.size)])
     assert eigenvalue_mismatch(lam_c, expected) < TOL
-    m = Method(method, h=0.3, gamma=0.5)
+    m = Method(method, h=0.3, consensus=0.5)
     assert_spectrum(discrete_jacobian(game, m), closed_form_discrete(game, m))
 
 

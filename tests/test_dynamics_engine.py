@@ -31,7 +31,7 @@ VARIANTS = [dict(), dict(n_d=3, n_g=2), dict(beta=0.4), dict(beta=-0.4, alternat
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("variant", range(len(VARIANTS)))
 def test_step_jacobian_matches_centred_differences(game, method, variant):
-    m = Method(method, h=0.25, gamma=0.6, **VARIANTS[variant])
+    m = Method(method, h=0.25, consensus=0.6, **VARIANTS[variant])
     rng = np.random.default_rng(variant)
     s = rng.uniform(-0.8, 0.8, m.state_size(game))
     np.testing.assert_allclose(m.step_jacobian(game, s), numeric_jacobian(lambda q: m.step(game, q), s), atol=1e-8)
@@ -138,8 +138,8 @@ def test_cli_json_fields(capsys):
 
 
 def test_cli_eta_alias_and_consensus_strength(capsys):
-    a = run_json(capsys, "--game", "xy", "--method", "consensus", "--eta", "0.2", "--gamma", "0.5")
-    b = run_json(capsys, "--game", "xy", "--method", "consensus", "--h", "0.2", "--gamma", "0.5")
+    a = run_json(capsys, "--game", "xy", "--method", "consensus", "--eta", "0.2", "--consensus", "0.5")
+    b = run_json(capsys, "--game", "xy", "--method", "consensus", "--h", "0.2", "--consensus", "0.5")
     assert a == b
     assert a["spectral_radius"] == pytest.approx(np.sqrt((1 - 0.1) ** 2 + 0.04), abs=1e-8)
     assert a["verdict"] == "converges" and a["final_distance"] < 1e-6
@@ -160,7 +160,8 @@ def test_cli_table_has_every_method_and_variant(capsys):
     assert all(FIELDS <= set(r) for r in rows)
     assert main(["dynamics", "--table", "--steps", "20"]) == 0
     text = capsys.readouterr().out
-    assert "closed form" in text and text.count("\n") >= 9 * len(METHODS)
+    assert "closed-form eigenvalues" in text and text.count("\n") >= 9 * len(METHODS)
+    assert " NO " not in text  # every closed form agrees with its numeric value
 
 
 def test_cli_text_output(capsys):
@@ -186,10 +187,8 @@ def test_cli_bad_values_exit_2_with_a_message(capsys, argv, msg):
 
 
 def test_cli_rejects_dirac_flags_on_xy(capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["dynamics", "--game", "xy", "--reg", "r1"])
-    assert exc.value.code == 2
-    assert "--reg applies only to --game dirac" in capsys.readouterr().err
+    assert main(["dynamics", "--game", "xy", "--reg", "r1"]) == 2
+    assert "gancourse dynamics: error: --reg applies only to --game dirac" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv", [["--method", "adam"], ["--game", "go"], ["--loss", "hinge"], ["--reg", "dropout"]])
@@ -222,3 +221,77 @@ def test_library_errors():
         plot_vector_field(Bilinear(np.ones((2, 2))))
     with pytest.raises(ValueError, match="starts at the equilibrium"):
         analyze(xy_game(), Method(), start=[0.0, 0.0], steps=3)
+
+
+# a flag that does not apply to the chosen game or method is refused and named, never ignored
+MISUSED = [
+    (["--gamma", "0.5"], "--gamma applies only with --reg r1 or r2 or wgan-gp (got --reg none)"),
+    (["--reg", "r1", "--sigma", "2"], "--sigma applies only with --reg instance-noise (got --reg r1)"),
+    (["--game", "xy", "--gamma", "1", "--method", "consensus"], "the consensus strength is --consensus"),
+    (["--game", "xy", "--loss", "ns", "--clip", "1"], "--loss, --clip apply only to --game dirac"),
+    (["--consensus", "2"], "--consensus applies only to --method consensus (got --method simgd)"),
+    (["--method", "altgd", "--beta", "0.3"], "--beta applies only to --method momentum (got --method altgd)"),
+    (["--no-alternating"], "--alternating applies only to --method momentum"),
+    (["--n-g", "2"], "--n-g applies only to --method altgd"),
+    (["--table", "--method", "simgd", "--game", "xy"], "--method, --game: --table runs every game and every method"),
+    (["--table", "--trajectory"], "--trajectory: --table runs every game"),
+    (["--format", "csv"], "--format lays out --table"),
+]
+
+
+@pytest.mark.parametrize("argv,msg", MISUSED, ids=[" ".join(a) for a, _ in MISUSED])
+def test_cli_refuses_flags_that_do_not_apply(capsys, argv, msg):
+    assert main(["dynamics", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gancourse dynamics: error: ") and msg in err, err
+
+
+def test_cli_table_options_reach_their_rows(capsys):
+    rows = run_json(capsys, "--table", "--steps", "5", "--gamma", "0.4", "--consensus", "2", "--beta", "-0.2")
+    by = {(r["game"], r["method"].split(" ")[0]): r for r in rows}
+    assert "gamma=0.4" in by[("GAN + R1 (gamma=0.4)", "simgd")]["game"]
+    assert "strength=2" in by[("GAN", "consensus")]["method"]
+    assert "beta=-0.2" in by[("GAN", "momentum")]["method"]
+    lam = np.array(by[("GAN", "consensus")]["continuous_eigenvalues"])  # -c f'(0)^2 +- f'(0) i with c = 2
+    np.testing.assert_allclose(sorted(lam[:, 0]), [-0.5, -0.5], atol=1e-6)
+
+
+def test_cli_table_text_fits_100_columns_and_has_a_block_per_game(capsys):
+    assert main(["dynamics", "--table", "--steps", "30"]) == 0
+    text = capsys.readouterr().out
+    assert max(map(len, text.splitlines())) <= 100
+    heads = [ln for ln in text.splitlines() if ln.endswith("(h = 0.1)")]
+    assert len(heads) == 9 and heads[0] == "GAN (h = 0.1)" and heads[-1] == "xy (h = 0.1)"
+    assert "+0.0000±0.5000i" in text  # a conjugate pair in one cell
+
+
+def test_cli_table_markdown_and_csv(capsys):
+    import csv
+    import io
+
+    assert main(["dynamics", "--table", "--steps", "30", "--format", "markdown"]) == 0
+    md = capsys.readouterr().out.strip().splitlines()
+    assert md[0].startswith("| game | method |") and md[1].startswith("|---|")
+    assert len(md) == 2 + 9 * len(METHODS) and all(ln.count("|") == 10 for ln in md)
+    assert main(["dynamics", "--table", "--steps", "30", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 9 * len(METHODS)
+    simgd = next(r for r in rows if r["game"] == "GAN" and r["method"] == "simgd")
+    assert float(simgd["spectral_radius"]) == pytest.approx(np.sqrt(1 + 0.1**2 / 4), abs=1e-9)
+
+
+def test_cli_trajectory_prints_the_six_cycle(capsys):
+    assert main(["dynamics", "--game", "xy", "--method", "altgd", "--eta", "1", "--steps", "6", "--trajectory"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    k = lines.index("    step  state (x, y)")
+    states = [tuple(float(v) for v in ln.split()[1:]) for ln in lines[k + 1:k + 8]]
+    assert states == [(1, 1), (-1, 2), (-2, 1), (-1, -1), (1, -2), (2, -1), (1, 1)]
+    out = run_json(capsys, "--game", "xy", "--method", "altgd", "--eta", "1", "--steps", "6", "--trajectory")
+    assert out["trajectory"][3] == [-1.0, -1.0]
+
+
+def test_cli_long_trajectory_is_shortened_in_text(capsys):
+    assert main(["dynamics", "--steps", "500", "--trajectory"]) == 0
+    out = capsys.readouterr().out
+    assert "(301 states not shown; --json --trajectory gives them all)" in out
+    assert "\n     500  " in out and "\n      99  " in out and "\n     100  " not in out

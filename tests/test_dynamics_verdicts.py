@@ -53,7 +53,7 @@ def test_r1_r2_and_instance_noise_converge_for_small_h(game, method, h):
 @pytest.mark.parametrize("gamma", [0.3, 1.0, 3.0])
 @pytest.mark.parametrize("h", [0.05, 0.2])
 def test_consensus_optimization_converges_on_the_unregularized_gan(gamma, h):
-    res = analyze(DiracGAN("gan"), Method("consensus", h=h, gamma=gamma), start=[0.5, 0.5], steps=int(200 / (gamma * h)))
+    res = analyze(DiracGAN("gan"), Method("consensus", h=h, consensus=gamma), start=[0.5, 0.5], steps=int(200 / (gamma * h)))
     assert res.verdict == "converges" and res.simulated_verdict == "converges"
 
 

@@ -13,6 +13,7 @@ from gancourse.dynamics.analysis import (
     closed_form_discrete,
     convergence_table,
     format_number,
+    TABLE_FORMATS,
     format_table,
     verdict_note,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "flow_trajectory",
     "format_number",
     "format_table",
+    "TABLE_FORMATS",
     "Game",
     "LOSSES",
     "make_mlp_game",

@@ -11,6 +11,8 @@ steps than the run had; an RK4 step damps a flow that only circles; ...).
 from __future__ import annotations
 
 import math
+import re
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +32,7 @@ from gancourse.dynamics.jacobian import (
     spectral_radius,
     trajectory_verdict,
 )
+from gancourse.errors import check_choice
 
 __all__ = [
     "Analysis",
@@ -39,6 +42,7 @@ __all__ = [
     "table_cases",
     "convergence_table",
     "format_table",
+    "TABLE_FORMATS",
     "format_number",
     "verdict_note",
     "simulated_verdict",
@@ -109,6 +113,7 @@ class Analysis:
     steps: int
     final_distance: float
     note: str = ""
+    trajectory: np.ndarray | None = None  # the simulated states z, (steps+1, dim); not part of to_dict()
 
     def to_dict(self) -> dict:
         """JSON-ready: eigenvalues as ``[re, im]`` pairs, None where no closed form exists."""
@@ -136,15 +141,15 @@ class Analysis:
 
 
 def _followed_field(game: Game, method: Method):
-    """The field the method integrates: ``v``, or the consensus field ``v - gamma v'^T v``."""
+    """The field the method integrates: ``v``, or the consensus field ``v - consensus v'^T v``."""
     if method.name == "consensus":
-        return lambda z: consensus_field(game, z, method.gamma)
+        return lambda z: consensus_field(game, z, method.consensus)
     return game.field
 
 
 def closed_form_continuous(game: Game, method: Method) -> np.ndarray | None:
     """Closed-form eigenvalues of the followed field's Jacobian at ``z*``, or None."""
-    g = method.gamma if method.name == "consensus" else 0.0
+    g = method.consensus if method.name == "consensus" else 0.0
     if isinstance(game, DiracGAN):
         return cf.dirac_continuous_eigenvalues(game.loss, game.reg, game.gamma, game.sigma, consensus=g)
     if isinstance(game, Bilinear):
@@ -238,6 +243,7 @@ def analyze(
         steps=int(steps),
         final_distance=traj.final_distance,
         note=note,
+        trajectory=traj.z,
     )
 
 
@@ -271,12 +277,17 @@ def convergence_table(
     beta: float = -0.5,
     start=None,
     progress: Callable[[int], object] | None = None,
+    consensus: float = 1.0,
 ) -> list[Analysis]:
     """:func:`analyze` for every game of :func:`table_cases` and every method (``progress``: as in
-    :func:`simulate`, over all rows: ``steps * len(table_cases())`` updates in all)."""
+    :func:`simulate`, over all rows: ``steps * len(table_cases())`` updates in all).
+
+    ``gamma`` is the penalty weight of the regularized games, ``consensus`` the strength of consensus
+    optimization, ``sigma`` the instance-noise std and ``beta`` the momentum coefficient.
+    """
     rows = []
     for game, name in table_cases(gamma=gamma, sigma=sigma):
-        method = Method(name, h=h, gamma=gamma, beta=beta)
+        method = Method(name, h=h, consensus=consensus, beta=beta)
         rows.append(analyze(game, method, start=start, steps=steps, progress=progress))
     return rows
 
@@ -406,23 +417,103 @@ def _fmt_eigs(lam: np.ndarray | None, limit: int = 2) -> str:
     return ", ".join(f"{format_number(z.real, 4, signed=True)}{format_number(z.imag, 4, signed=True)}i" for z in lam)
 
 
-def format_table(rows: list[Analysis]) -> str:
-    """A plain-text table: numeric and closed-form values side by side."""
-    head = ("game", "method", "v' eigenvalues (numeric)", "closed form", "rho(F_h')", "closed form", "verdict", "simulated", "final dist")
-    body = []
-    for r in rows:
-        body.append((
-            r.game,
-            r.method,
-            _fmt_eigs(r.continuous_eigenvalues),
-            _fmt_eigs(r.continuous_eigenvalues_closed_form),
+TABLE_FORMATS = ("text", "markdown", "csv")
+
+
+def _pair(lam: np.ndarray | None, decimals: int = 4) -> str:
+    """Eigenvalues in a few characters: a conjugate pair as ``a±bi``, otherwise the two largest in modulus."""
+    if lam is None:
+        return "-"
+    lam = np.asarray(lam)[np.argsort(-np.abs(np.asarray(lam)))][:2]
+    if len(lam) == 2 and abs(lam[0].imag) > 0 and np.isclose(lam[0], np.conj(lam[1]), rtol=0, atol=1e-12):
+        return f"{format_number(lam[0].real, decimals, signed=True)}±{format_number(abs(lam[0].imag), decimals)}i"
+    if np.all(np.abs(lam.imag) < 1e-12):
+        return ", ".join(format_number(z.real, decimals, signed=True) for z in lam)
+    return _fmt_eigs(lam, limit=2)
+
+
+def _agrees(numeric: np.ndarray | float, closed: np.ndarray | float | None, tol: float = 1e-6) -> str:
+    """``"yes"`` where a closed form exists and matches the numeric value, ``"NO"`` where it does not."""
+    if closed is None:
+        return "-"
+    a = np.sort_complex(np.atleast_1d(np.asarray(numeric, dtype=complex)))
+    b = np.sort_complex(np.atleast_1d(np.asarray(closed, dtype=complex)))
+    return "yes" if a.shape == b.shape and np.allclose(a, b, rtol=0, atol=tol) else "NO"
+
+
+def _short_method(label: str) -> str:
+    """``"momentum (h=0.1, beta=-0.5)"`` -> ``"momentum (beta=-0.5)"``: the table states h once."""
+    label = re.sub(r"\bh=[^,)]*(, )?", "", label)
+    return label.replace(" ()", "")
+
+
+def format_table(rows: list[Analysis], style: str = "text") -> str:
+    """The convergence table as ``"text"`` (a block per game, under 100 columns), ``"markdown"`` or ``"csv"``.
+
+    ``text`` shows the eigenvalues of v' (a conjugate pair as ``a±bi``), the spectral radius of F_h', whether
+    the closed forms agree with the numeric values (``cf``), and both verdicts; ``markdown`` and ``csv`` add the
+    closed-form values themselves (``csv`` with full precision, one row per game and method).
+    """
+    check_choice("style", style, TABLE_FORMATS)
+    if style == "csv":
+        return _table_csv(rows)
+    head = ("method", "v' eigenvalues", "rho(F_h')", "cf", "verdict", "simulated", "distance")
+    if style == "markdown":
+        lines = ["| game | method | v' eigenvalues | closed form | rho(F_h') | closed form | verdict | simulated "
+                 "| final distance |", "|" + "---|" * 9]
+        for r in rows:
+            rho_cf = "-" if r.spectral_radius_closed_form is None else format_number(r.spectral_radius_closed_form)
+            lines.append(f"| {r.game} | {_short_method(r.method)} | {_pair(r.continuous_eigenvalues)} | "
+                         f"{_pair(r.continuous_eigenvalues_closed_form)} | {format_number(r.spectral_radius)} | "
+                         f"{rho_cf} | {r.verdict} | {r.simulated_verdict} | {r.final_distance:.3g} |")
+        return "\n".join(lines)
+    blocks = []
+    for game in dict.fromkeys(r.game for r in rows):  # games in order of first appearance
+        mine = [r for r in rows if r.game == game]
+        body = [(
+            _short_method(r.method),
+            _pair(r.continuous_eigenvalues),
             format_number(r.spectral_radius),
-            "-" if r.spectral_radius_closed_form is None else format_number(r.spectral_radius_closed_form),
+            _closed_forms_agree(r),
             r.verdict,
             r.simulated_verdict,
             f"{r.final_distance:.3g}",
-        ))
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)) for row in (head, *body)]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+        ) for r in mine]
+        widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
+        lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in (head, *body)]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        hs = sorted({f"{r.h:g}" for r in mine})
+        blocks.append(f"{game} (h = {', '.join(hs)})\n" + "\n".join(lines))
+    legend = textwrap.fill(
+        "cf: the closed-form eigenvalues and spectral radius agree with the numeric ones to 1e-6 (yes), disagree "
+        "(NO) or are not known (-). verdict: from the eigenvalues; simulated: from the run; distance: to the "
+        "equilibrium at the end of the run.", width=96, subsequent_indent="    ")
+    return "\n\n".join(blocks) + "\n\n" + legend
+
+
+def _closed_forms_agree(r: Analysis) -> str:
+    checks = [_agrees(r.continuous_eigenvalues, r.continuous_eigenvalues_closed_form),
+              _agrees(r.spectral_radius, r.spectral_radius_closed_form)]
+    known = [c for c in checks if c != "-"]
+    if not known:
+        return "-"
+    return "NO" if "NO" in known else "yes"
+
+
+def _table_csv(rows: list[Analysis]) -> str:
+    import csv
+    import io
+
+    def eig(lam):
+        return "" if lam is None else " ".join(f"{complex(z).real:.12g}{complex(z).imag:+.12g}j" for z in lam)
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["game", "method", "h", "eigenvalues", "eigenvalues_closed_form", "spectral_radius",
+                "spectral_radius_closed_form", "verdict", "simulated_verdict", "steps", "final_distance"])
+    for r in rows:
+        w.writerow([r.game, _short_method(r.method), f"{r.h:.12g}", eig(r.continuous_eigenvalues),
+                    eig(r.continuous_eigenvalues_closed_form), f"{r.spectral_radius:.12g}",
+                    "" if r.spectral_radius_closed_form is None else f"{r.spectral_radius_closed_form:.12g}",
+                    r.verdict, r.simulated_verdict, r.steps, f"{r.final_distance:.12g}"])
+    return buf.getvalue().rstrip("\n")

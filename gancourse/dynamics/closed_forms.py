@@ -64,9 +64,9 @@ def dirac_instance_noise(sigma: float, fp0: float = F_PRIME0, fpp0: float = F_SE
     return pair_2x2(2 * fpp0 * sigma**2, fp0**2)
 
 
-def dirac_consensus(gamma: float, fp0: float = F_PRIME0) -> np.ndarray:
-    """Consensus on the unregularized field: ``-gamma f'(0)^2 +- f'(0) i``."""
-    return np.array([-gamma * fp0**2 - 1j * fp0, -gamma * fp0**2 + 1j * fp0])
+def dirac_consensus(consensus: float, fp0: float = F_PRIME0) -> np.ndarray:
+    """Consensus of strength ``c`` on the unregularized field: ``-c f'(0)^2 +- f'(0) i``."""
+    return np.array([-consensus * fp0**2 - 1j * fp0, -consensus * fp0**2 + 1j * fp0])
 
 
 def dirac_wgan() -> np.ndarray:
@@ -185,12 +185,13 @@ def xy_rho_optimistic(eta: float, s: float = 1.0) -> float:
     return float(np.max(np.abs(pair_2x2(1 + 2j * e, 1j * e))))
 
 
-def xy_rho_consensus(eta: float, gamma: float, s: float = 1.0) -> float:
-    """Simultaneous GD on ``v - gamma v'^T v = (v' - gamma s^2) z``: ``sqrt((1 - eta gamma s^2)^2 + eta^2 s^2)``."""
-    return float(np.sqrt((1 - eta * gamma * s**2) ** 2 + (eta * s) ** 2))
+def xy_rho_consensus(eta: float, consensus: float, s: float = 1.0) -> float:
+    """Simultaneous GD on ``v - c v'^T v = (v' - c s^2) z`` (``c`` the consensus strength):
+    ``sqrt((1 - eta c s^2)^2 + eta^2 s^2)``."""
+    return float(np.sqrt((1 - eta * consensus * s**2) ** 2 + (eta * s) ** 2))
 
 
-def xy_rho(method: str, eta: float, gamma: float = 1.0, singular_values=(1.0,)) -> float | None:
+def xy_rho(method: str, eta: float, consensus: float = 1.0, singular_values=(1.0,)) -> float | None:
     """Spectral radius of ``F_eta'`` for a bilinear game, or None where no closed form is given here."""
     fn = {
         "simgd": xy_rho_simultaneous,
@@ -199,7 +200,7 @@ def xy_rho(method: str, eta: float, gamma: float = 1.0, singular_values=(1.0,)) 
         "optimistic": xy_rho_optimistic,
     }.get(method)
     if method == "consensus":
-        return max(xy_rho_consensus(eta, gamma, s) for s in singular_values)
+        return max(xy_rho_consensus(eta, consensus, s) for s in singular_values)
     if fn is None:
         return None
     return max(fn(eta, s) for s in singular_values)

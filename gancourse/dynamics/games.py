@@ -27,6 +27,7 @@ import numpy as np
 
 from gancourse.errors import check_array, check_choice, check_positive
 from gancourse.nn.losses import sigmoid, softplus
+from gancourse.options import option
 
 __all__ = [
     "Game",
@@ -129,12 +130,13 @@ class DiracGAN(Game):
     clip : WGAN weight clipping, ``|psi| <= clip`` after every step (None = off).
     """
 
-    loss: str = "gan"
-    reg: str = "none"
-    gamma: float = 1.0
-    sigma: float = 0.5
-    clip: float | None = None
-    quadrature: int = 40
+    loss: str = option("gan", "Dirac-GAN loss: the saturating GAN, the non-saturating GAN or the WGAN",
+                       choices=LOSSES)
+    reg: str = option("none", "Dirac-GAN regularizer of the discriminator", choices=REGULARIZERS)
+    gamma: float = option(1.0, "penalty weight of --reg r1/r2/wgan-gp; > 0")
+    sigma: float = option(0.5, "instance-noise std of --reg instance-noise; > 0")
+    clip: float | None = option(None, "WGAN weight clipping |psi| <= CLIP after every step")
+    quadrature: int = option(40, "Gauss-Hermite nodes for the instance-noise expectations", cli=False)
 
     def __post_init__(self) -> None:
         check_choice("loss", self.loss, LOSSES)

@@ -27,6 +27,7 @@ import numpy as np
 
 from gancourse.dynamics.games import Game
 from gancourse.errors import check_choice, check_positive, check_positive_int
+from gancourse.options import option
 
 __all__ = [
     "METHODS",
@@ -85,18 +86,19 @@ class Method:
     """An update rule with its step size ``h`` (``eta`` in the xy-game literature).
 
     n_d, n_g : discriminator and generator steps per round (``altgd``).
-    gamma : consensus strength (``consensus``).
+    consensus : consensus strength, the ``gamma`` of Mescheder et al. 2017 (``consensus``); named apart from
+        the penalty weight ``DiracGAN.gamma``, since a consensus run may also have a penalty.
     beta : momentum coefficient (``momentum``; negative allowed).
     alternating : whether ``momentum`` updates the players in turn (default) or together.
     """
 
-    name: str = "simgd"
-    h: float = 0.1
-    n_d: int = 1
-    n_g: int = 1
-    gamma: float = 1.0
-    beta: float = -0.5
-    alternating: bool = True
+    name: str = option("simgd", "the update rule", choices=METHODS, flag="--method")
+    h: float = option(0.1, "step size h; > 0", flag="--h", aliases=("--eta",), metavar="STEP")
+    n_d: int = option(1, "discriminator steps per round of --method altgd")
+    n_g: int = option(1, "generator steps per round of --method altgd")
+    consensus: float = option(1.0, "consensus strength of --method consensus (gamma in Mescheder et al. 2017); > 0")
+    beta: float = option(-0.5, "momentum coefficient of --method momentum, in (-1, 1), negative allowed")
+    alternating: bool = option(True, "--method momentum updates the players in turn (else simultaneously)")
 
     def __post_init__(self) -> None:
         check_choice("method", self.name, METHODS)
@@ -104,7 +106,7 @@ class Method:
         for k in ("n_d", "n_g"):
             check_positive_int(k, getattr(self, k))
         if self.name == "consensus":
-            check_positive("consensus gamma", self.gamma)
+            check_positive("consensus strength", self.consensus)
         if self.name == "momentum" and not (-1 < self.beta < 1):
             raise ValueError(f"momentum beta must lie in (-1, 1), got {self.beta!r}")
 
@@ -124,7 +126,7 @@ class Method:
     def label(self) -> str:
         extra = {
             "altgd": f", n_d={self.n_d}, n_g={self.n_g}" if (self.n_d, self.n_g) != (1, 1) else "",
-            "consensus": f", gamma={self.gamma:g}",
+            "consensus": f", strength={self.consensus:g}",
             "momentum": f", beta={self.beta:g}" + ("" if self.alternating else ", simultaneous"),
         }.get(self.name, "")
         return f"{self.name} (h={self.h:g}{extra})"
@@ -145,7 +147,7 @@ class Method:
         if name == "extragradient":
             return game.project(s + h * v(game.project(s + h * v(s))))
         if name == "consensus":
-            return game.project(s + h * consensus_field(game, s, self.gamma))
+            return game.project(s + h * consensus_field(game, s, self.consensus))
         if name == "altgd":
             z = s.copy()
             for sl, reps in ((game.max_slice, self.n_d), (game.min_slice, self.n_g)):
@@ -176,7 +178,7 @@ class Method:
             mid = s + h * game.field(s)
             return I + h * J(mid) @ (I + h * J(s))
         if name == "consensus":
-            return I + h * consensus_jacobian(game, s, self.gamma)
+            return I + h * consensus_jacobian(game, s, self.consensus)
         if name == "flow":
             v = game.field
             k1 = v(s)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from gancourse.errors import check_choice, check_positive
+from gancourse.errors import check_positive
+from gancourse.options import check_choices, option
 from gancourse.nn import ACTIVATIONS, INITS, LOSSES, OPTIMIZERS, PENALTIES
 from gancourse.toy.distributions import DATASETS
 
@@ -30,54 +31,50 @@ _NUMBERS = (int, float, np.integer, np.floating)
 class ToyConfig:
     """Everything that defines a toy GAN run (see ``gancourse toy --help`` for each field)."""
 
-    data: str = "grid25"
-    seed: int = 0
-    steps: int = 24000
-    batch_size: int = 128
-    z_dim: int = 16
-    g_hidden: tuple[int, ...] = (128, 128, 128)
-    d_hidden: tuple[int, ...] = (128, 128, 128)
-    g_activation: str = "relu"
-    d_activation: str = "leaky_relu"
-    init: str = "uniform"
-    loss: str = "ns"
-    penalty: str = "r1"
-    gamma: float = 0.1
-    penalty_every: int = 1
-    optimizer: str = "adam"
-    lr_g: float = 1e-3
-    lr_d: float = 1e-3
-    beta1: float = 0.5
-    beta2: float = 0.999
-    momentum: float = 0.0
-    lr_schedule: str = "linear"
-    lr_final: float = 0.02
-    n_critic: int = 1
-    label_smoothing: float = 1.0
-    feature_matching: bool = False
-    minibatch_discrimination: int = 0
-    historical_averaging: float = 0.0
-    instance_noise: float = 0.0
-    unrolled_steps: int = 0
-    weight_clip: float = 0.0
-    spectral_norm: bool = False
-    ema: float = 0.999
-    data_scale: float = 0.0
-    eval_every: int = 0
-    n_eval: int = 2500
-    dtype: str = "float32"
-    threads: int = 1
+    data: str = option("grid25", 'toy distribution', choices=DATASETS)
+    seed: int = option(0, 'random seed (runs are bit-identical for the same seed)')
+    steps: int = option(24000, "generator iterations: the planned length of the run, over which --lr-schedule linear "
+                               "and --instance-noise are timed")
+    batch_size: int = option(128, 'samples per batch, real and fake each')
+    z_dim: int = option(16, 'latent dimension')
+    g_hidden: tuple[int, ...] = option((128, 128, 128), 'generator hidden widths, comma-separated')
+    d_hidden: tuple[int, ...] = option((128, 128, 128), 'discriminator hidden widths, comma-separated')
+    g_activation: str = option("relu", 'hidden activation of the generator', choices=ACTIVATIONS)
+    d_activation: str = option("leaky_relu", 'hidden activation of the discriminator', choices=ACTIVATIONS)
+    init: str = option("uniform", 'weight initialisation of both networks', choices=INITS)
+    loss: str = option("ns", 'adversarial loss', choices=LOSSES)
+    penalty: str = option("r1", 'gradient penalty on the discriminator', choices=PENALTIES)
+    gamma: float = option(0.1, 'penalty weight: gamma of R1/R2, lambda of WGAN-GP')
+    penalty_every: int = option(1, "apply the penalty every k-th iteration with weight k*gamma (lazy "
+                                   "regularization)")
+    optimizer: str = option("adam", 'optimizer of both players', choices=OPTIMIZERS)
+    lr_g: float = option(1e-3, 'generator learning rate')
+    lr_d: float = option(1e-3, 'discriminator learning rate')
+    beta1: float = option(0.5, 'Adam beta1')
+    beta2: float = option(0.999, 'Adam beta2')
+    momentum: float = option(0.0, 'SGD momentum (negative allowed)')
+    lr_schedule: str = option("linear", 'learning-rate schedule', choices=LR_SCHEDULES)
+    lr_final: float = option(0.02, 'final learning rate as a fraction of the initial one (linear schedule)')
+    n_critic: int = option(1, 'discriminator steps per generator step')
+    label_smoothing: float = option(1.0, 'target for real samples (one-sided label smoothing, e.g. 0.9)')
+    feature_matching: bool = option(False, 'train G by feature matching')
+    minibatch_discrimination: int = option(0, 'number of minibatch-discrimination kernels (0 = off)')
+    historical_averaging: float = option(0.0, 'historical-averaging weight (0 = off)')
+    instance_noise: float = option(0.0, 'initial instance-noise std, annealed to 0 (0 = off)')
+    unrolled_steps: int = option(0, 'unrolled discriminator steps for the generator update (0 = off)')
+    weight_clip: float = option(0.0, 'WGAN weight clipping bound (0 = off)')
+    spectral_norm: bool = option(False, 'spectral normalization in D')
+    ema: float = option(0.999, 'generator EMA decay (0 = off)')
+    data_scale: float = option(0.0, 'divide data by this for training (0 = automatic, about [-2, 2])')
+    eval_every: int = option(0, 'evaluate metrics every N steps (0 = only at the end)')
+    n_eval: int = option(2500, 'samples used for the metrics')
+    dtype: str = option("float32", 'floating-point type of the networks', choices=("float32", "float64"))
+    threads: int = option(1, "BLAS threads while training (small matrices train fastest and steadiest on "
+                             "one)")
 
     def __post_init__(self) -> None:
         self._check_types()
-        check_choice("loss", self.loss, LOSSES)
-        check_choice("penalty", self.penalty, PENALTIES)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_choice("g_activation", self.g_activation, ACTIVATIONS)
-        check_choice("d_activation", self.d_activation, ACTIVATIONS)
-        check_choice("init", self.init, INITS)
-        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        check_choice("dtype", self.dtype, ("float32", "float64"))
+        check_choices(self)
         for name in ("lr_g", "lr_d", "batch_size", "z_dim", "steps", "n_critic", "n_eval"):
             check_positive(name, getattr(self, name))
         for name in ("gamma", "historical_averaging", "instance_noise", "weight_clip", "data_scale", "lr_final"):
@@ -210,7 +207,7 @@ def memory_estimate(cfg: ToyConfig) -> dict[str, int]:
     run may need more, never less.
     """
     item = 4 if cfg.dtype == "float32" else 8
-    dim = DATASETS[check_choice("dataset", cfg.data, DATASETS)].dim
+    dim = DATASETS[cfg.data].dim  # a ToyConfig holds a valid name
     g_sizes, d_sizes = [cfg.z_dim, *cfg.g_hidden, dim], [dim, *cfg.d_hidden, 1]
     opt_buffers = {"adam": 2, "rmsprop": 1}.get(cfg.optimizer, 1 if cfg.momentum else 0)
     hist = 1 if cfg.historical_averaging else 0

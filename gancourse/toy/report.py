@@ -1,9 +1,10 @@
 """Published reference rows and plain-text tables of toy metrics."""
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
-__all__ = ["PUBLISHED_GRID25", "format_metrics", "comparison_table"]
+__all__ = ["PUBLISHED_GRID25", "format_metrics", "comparison_table", "perfect_hq"]
 
 #: grid25 rows reported in the literature (modes out of 25, HQ fraction, reverse KL; None = not reported)
 PUBLISHED_GRID25: tuple[dict, ...] = (
@@ -35,11 +36,52 @@ def comparison_table(rows: Sequence[Mapping]) -> str:
     return "\n".join(lines)
 
 
-def format_metrics(result: Mapping) -> str:
-    """One ``key: value`` line per metric of a toy run (lists and counts left out)."""
+#: what each metric means, printed beside it
+_EXPLAINED = {
+    "modes": "covered: at least one high-quality sample is nearest to each",
+    "hq": "samples within 3 std of their nearest mode",
+    "reverse_kl": "KL(covered-mode histogram || uniform); 0 = all modes equally often",
+    "w1": "Wasserstein-1 distance to the data (0 = the same distribution)",
+    "energy": "energy distance to the data (0 = the same distribution)",
+    "sliced_w1": "sliced Wasserstein-1 distance to the data (0 = the same distribution)",
+}
+
+
+def perfect_hq(dim: int, n_std: float = 3.0) -> float:
+    """The HQ fraction of a perfect sampler of a well-separated isotropic mixture: ``P(|x| <= n_std)`` for
+    ``x ~ N(0, I_dim)``: ``erf(n_std / sqrt 2)`` in 1D (99.7% at 3 std), ``1 - exp(-n_std^2 / 2)`` in 2D (98.9%)."""
+    if dim == 1:
+        return math.erf(n_std / math.sqrt(2))
+    if dim == 2:
+        return 1.0 - math.exp(-n_std**2 / 2)
+    raise ValueError(f"dim must be 1 or 2 (the toy datasets), got {dim!r}")
+
+
+def format_metrics(result: Mapping, dim: int | None = None) -> str:
+    """A toy run's metrics, each with what it measures and, for HQ, what the data itself would score.
+
+    ``result`` is what ``ToyGAN.run`` returns (plus ``data`` and ``seed``); ``dim`` the data's dimension.
+    """
     lines = []
+    head = ", ".join(str(x) for x in (result.get("data"), "seed" in result and f"seed {result['seed']}") if x)
+    if "steps" in result:
+        took = f" in {result['seconds']:.1f} s" if "seconds" in result else ""
+        head += f"{': ' if head else ''}{result['steps']} steps{took}"
+    if head:
+        lines.append(head)
+    n_modes = len(result["counts"]) if isinstance(result.get("counts"), (list, tuple)) else None
     for k, v in result.items():
-        if isinstance(v, (list, tuple, dict)):
+        if k in ("data", "seed", "steps", "seconds") or isinstance(v, (list, tuple, dict)):
             continue
-        lines.append(f"{k:>12}: {v:.4g}" if isinstance(v, float) else f"{k:>12}: {v}")
+        if k == "modes" and n_modes is not None:
+            value = f"{v} of {n_modes}"
+        elif k == "hq":
+            value = f"{100 * v:.1f}%"
+        else:
+            value = f"{v:.4g}" if isinstance(v, float) else str(v)
+        note = _EXPLAINED.get(k, "")
+        if k == "hq" and dim in (1, 2):
+            note += f" (the data itself: {100 * perfect_hq(dim):.1f}%)"
+        name = {"hq": "HQ", "reverse_kl": "reverse KL", "w1": "W1", "sliced_w1": "sliced W1"}.get(k, k)
+        lines.append(f"  {name:<11} {value:<9} {note}".rstrip())
     return "\n".join(lines)

@@ -123,15 +123,16 @@ def plot_distance(trajectories: Mapping[str, Trajectory], ax=None):
 
 
 def dynamics_widget(steps: int = 300):
-    """Sliders for game, method, regularizer, h and gamma, redrawing the field, a run and the eigenvalues."""
+    """Sliders for game, method, regularizer, h, the penalty weight gamma and the consensus strength, redrawing
+    the field, a run and the eigenvalues."""
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
     from gancourse.dynamics import METHODS, REGULARIZERS, DiracGAN, Method, analyze, simulate, xy_game
 
-    def draw(game="dirac", method="simgd", reg="none", h=0.1, gamma=1.0):
+    def draw(game="dirac", method="simgd", reg="none", h=0.1, gamma=1.0, consensus=1.0):
         g = xy_game() if game == "xy" else DiracGAN("gan", reg, gamma=gamma, sigma=1.0)
-        m = Method(method, h=h, gamma=gamma)
+        m = Method(method, h=h, consensus=consensus)
         traj = simulate(g, m, [1.0, 1.0], steps)
         res = analyze(g, m, steps=steps)
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.5))
@@ -146,5 +147,6 @@ def dynamics_widget(steps: int = 300):
         method=widgets.Dropdown(options=list(METHODS), value="simgd"),
         reg=widgets.Dropdown(options=list(REGULARIZERS), value="none"),
         h=widgets.FloatLogSlider(value=0.1, base=10, min=-2, max=0.5, step=0.05),
-        gamma=widgets.FloatSlider(value=1.0, min=0.05, max=3.0, step=0.05),  # every use of gamma needs gamma > 0
+        gamma=widgets.FloatSlider(value=1.0, min=0.05, max=3.0, step=0.05),  # the penalty weight, > 0
+        consensus=widgets.FloatSlider(value=1.0, min=0.05, max=3.0, step=0.05),  # the consensus strength, > 0
     )
