@@ -124,3 +124,17 @@ def test_add_flags_on_a_plain_dataclass():
     assert given(args, Plain) == {"width": 5, "on": True, "limit": 2.5}
     with pytest.raises(SystemExit):
         p.parse_args(["--width", "five"])
+
+
+def test_the_image_track_configs_are_described_too():
+    pytest.importorskip("torch")
+    from gancourse.deep.train_cyclegan import CycleGANConfig
+    from gancourse.deep.train_gan import GAN_LOSSES, GANConfig
+
+    for cls in (GANConfig, CycleGANConfig):
+        for f in dataclasses.fields(cls):
+            assert help_of(cls, f.name) != f.name, f"{cls.__name__}.{f.name} has no help text"
+    assert choices_of(GANConfig, "loss") == GAN_LOSSES
+    p = argparse.ArgumentParser()
+    add_flags(p, GANConfig)
+    assert given(p.parse_args(["--gp-lambda", "5", "--no-amp"]), GANConfig) == {"gp_lambda": 5.0, "amp": False}

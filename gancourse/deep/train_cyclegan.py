@@ -49,6 +49,7 @@ from gancourse.deep.runtime import (
     use_compile,
 )
 from gancourse.errors import check_positive, check_positive_int
+from gancourse.options import option
 
 __all__ = ["CycleGANConfig", "CycleGANTrainer", "cyclegan_preset", "gray_to_rgb", "linear_decay"]
 
@@ -58,28 +59,28 @@ __all__ = ["CycleGANConfig", "CycleGANTrainer", "cyclegan_preset", "gray_to_rgb"
 class CycleGANConfig:
     """Everything that defines a CycleGAN run. Defaults: the paper's losses and optimiser, small networks."""
 
-    steps: int = 10000
-    batch_size: int = 16
-    channels: int = 3
-    image_size: int = 32
-    g_width: int = 32
-    n_blocks: int = 6
-    d_width: int = 64
-    d_layers: int = 2
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    lambda_cycle: float = 10.0
-    identity_fraction: float = 0.5
-    pool_size: int = 50
-    decay_start: float = 0.5
-    seed: int = 0
-    amp: bool = True
-    compile: bool = False
-    log_every: int = 20
-    sample_every: int = 500
-    n_samples: int = 8
-    checkpoint_every: int = 0
+    steps: int = option(10000, "generator iterations")
+    batch_size: int = option(16, "images per batch")
+    channels: int = option(3, "image channels (1: grey, 3: colour)")
+    image_size: int = option(32, "image side in pixels")
+    g_width: int = option(32, "generator base width")
+    n_blocks: int = option(6, "residual blocks in each generator")
+    d_width: int = option(64, "PatchGAN discriminator base width")
+    d_layers: int = option(2, "PatchGAN downsampling layers (more: a larger receptive field)")
+    lr: float = option(2e-4, "learning rate of all four networks")
+    beta1: float = option(0.5, "Adam beta1")
+    beta2: float = option(0.999, "Adam beta2")
+    lambda_cycle: float = option(10.0, "cycle-consistency weight lambda")
+    identity_fraction: float = option(0.5, "identity-loss weight as a fraction of lambda_cycle (0 = off)")
+    pool_size: int = option(50, "history of generated images the discriminators see (0 = off)")
+    decay_start: float = option(0.5, "fraction of the run after which the learning rate decays linearly to 0")
+    seed: int = option(0, "random seed")
+    amp: bool = option(True, "mixed precision (bfloat16 autocast) on CUDA; ignored on CPU")
+    compile: bool = option(False, "torch.compile the networks on CUDA; ignored on CPU")
+    log_every: int = option(20, "record the losses every N steps")
+    sample_every: int = option(500, "keep a grid of samples every N steps")
+    n_samples: int = option(8, "image pairs in each kept grid")
+    checkpoint_every: int = option(0, "write the checkpoint every N steps as well as at the end (0 = only at the end)")
 
     def __post_init__(self) -> None:
         check_run_config(self, extra_ints=("n_blocks", "d_layers"))

@@ -62,6 +62,7 @@ from gancourse.deep.runtime import (
     use_compile,
 )
 from gancourse.errors import check_choice, check_positive
+from gancourse.options import option
 
 __all__ = ["GANConfig", "GANTrainer", "GAN_LOSSES", "dcgan_preset", "wgan_gp_preset"]
 
@@ -73,28 +74,28 @@ GAN_LOSSES = ("dcgan", "wgan-gp")
 class GANConfig:
     """Everything that defines a DCGAN / WGAN-GP run. Defaults: the DCGAN paper's settings."""
 
-    loss: str = "dcgan"
-    steps: int = 10000
-    batch_size: int = 64
-    z_dim: int = 100
-    channels: int = 1
-    image_size: int = 32
-    g_width: int = 64
-    d_width: int = 64
-    critic_norm: str = "none"
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    n_critic: int = 1
-    gp_lambda: float = 10.0
-    seed: int = 0
-    amp: bool = True
-    compile: bool = False
-    log_every: int = 20
-    sample_every: int = 500
-    n_samples: int = 64
-    checkpoint_every: int = 0
+    loss: str = option("dcgan", "adversarial loss: DCGAN's BCE or WGAN-GP's critic", choices=GAN_LOSSES)
+    steps: int = option(10000, "generator iterations")
+    batch_size: int = option(64, "images per batch")
+    z_dim: int = option(100, "latent dimension")
+    channels: int = option(1, "image channels (1: grey, 3: colour)")
+    image_size: int = option(32, "image side in pixels")
+    g_width: int = option(64, "generator base width (channels of its last hidden layer)")
+    d_width: int = option(64, "discriminator base width (channels of its first layer)")
+    critic_norm: str = option("none", "normalization in the discriminator (layer suits WGAN-GP)", choices=CRITIC_NORMS)
+    lr_g: float = option(2e-4, "generator learning rate")
+    lr_d: float = option(2e-4, "discriminator learning rate")
+    beta1: float = option(0.5, "Adam beta1")
+    beta2: float = option(0.999, "Adam beta2")
+    n_critic: int = option(1, "discriminator steps per generator step")
+    gp_lambda: float = option(10.0, "gradient-penalty weight lambda of WGAN-GP")
+    seed: int = option(0, "random seed")
+    amp: bool = option(True, "mixed precision (bfloat16 autocast) on CUDA; ignored on CPU")
+    compile: bool = option(False, "torch.compile the networks on CUDA; ignored on CPU")
+    log_every: int = option(20, "record the losses every N steps")
+    sample_every: int = option(500, "keep a grid of samples every N steps")
+    n_samples: int = option(64, "samples in each kept grid")
+    checkpoint_every: int = option(0, "write the checkpoint every N steps as well as at the end (0 = only at the end)")
 
     def __post_init__(self) -> None:
         check_choice("loss", self.loss, GAN_LOSSES)
