@@ -36,6 +36,7 @@ from gancourse.nn import (
     penalty_from_grad,
     sigmoid,
 )
+from gancourse.tiers import smoke_mode
 from gancourse.toy.checkpoint import load_checkpoint, save_checkpoint
 from gancourse.toy.config import ToyConfig, check_memory
 from gancourse.toy.distributions import get_dataset
@@ -65,11 +66,6 @@ def _check_like(name: str, arrays, param: np.ndarray, key: str) -> None:
         if not isinstance(a, np.ndarray) or not np.issubdtype(a.dtype, np.floating) or a.shape != param.shape:
             got = f"shape {a.shape}, dtype {a.dtype}" if isinstance(a, np.ndarray) else type(a).__name__
             raise ValueError(f"{name}[{k!r}] has {got}, expected shape {param.shape} of floats")
-
-
-def smoke_mode() -> bool:
-    """True in the course's quick test mode (``GANCOURSE_SMOKE=1``, or on CI)."""
-    return os.environ.get("GANCOURSE_SMOKE", "") == "1" or "CI" in os.environ
 
 
 class ToyGAN:
