@@ -85,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
                           "constant, --instance-noise 0)")
     toy.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="show a progress bar (default: on, except in smoke mode)")
+    many = toy.add_argument_group("several seeds at once")
+    many.add_argument("--seeds", metavar="LIST",
+                      help="train one run per seed, e.g. 0-4 or 0,2,5-6, in parallel processes with one BLAS thread "
+                           "each, and print a table with their mean and std (results are identical to the runs done "
+                           "one by one); --checkpoint and --samples-out then need {seed} in their names")
+    many.add_argument("--jobs", type=_positive_int, metavar="N",
+                      help="runs trained at once with --seeds (default: the number of CPUs, at most one per seed)")
 
     from gancourse.toy.distributions import DATASETS
     from gancourse.viz.demo import PRESETS
@@ -265,12 +272,55 @@ def _toy_interrupted(args: argparse.Namespace, gan) -> int:
     return 130
 
 
+def _cmd_toy_seeds(args: argparse.Namespace) -> int:
+    """``toy --seeds LIST``: one run per seed, trained side by side by :func:`gancourse.toy.sweep.sweep`."""
+    import numpy as np
+
+    from gancourse.errors import OutputPathError
+    from gancourse.io import atomic_write, check_output_path
+    from gancourse.toy.sweep import format_sweep, parse_seeds, seed_configs, sweep
+
+    clash = [flag for flag, v in (("--seed", args.seed), ("--resume", args.resume), ("--checkpoint-every",
+                                                                                         args.checkpoint_every)) if v]
+    if clash:
+        raise ValueError(f"{', '.join(clash)} cannot be combined with --seeds (it trains one new run per seed); "
+                         f"drop {'it' if len(clash) == 1 else 'them'} or leave out --seeds")
+    seeds = parse_seeds(args.seeds)
+    configs = seed_configs(_config_from_args(args), seeds)
+    for flag, template in (("--checkpoint", args.checkpoint), ("--samples-out", args.samples_out)):
+        if template is not None and len(seeds) > 1 and "{seed}" not in str(template):
+            raise OutputPathError(f"{flag} {template} would be the same file for every seed; put {{seed}} in its "
+                                  f"name, e.g. {flag} run_seed{{seed}}{Path(str(template)).suffix or '.npz'}")
+    sample_paths = [] if args.samples_out is None else [Path(str(args.samples_out).format(seed=s)) for s in seeds]
+    for p in sample_paths:
+        check_output_path(p, what="--samples-out")
+    results = sweep(configs, jobs=args.jobs, progress=args.progress, on_error="record",
+                    samples=bool(sample_paths), checkpoints=args.checkpoint)
+    for path, r in zip(sample_paths, results):
+        if "samples" in r:
+            samples = r.pop("samples")
+            _write("samples", path, lambda: atomic_write(path, lambda fh: np.save(fh, samples)))
+    for r in results:
+        r.pop("traceback", None)
+    print(json_dumps(results) if args.json else format_sweep(results))
+    failed = [r for r in results if "error" in r]
+    if failed:
+        print(f"gancourse toy: error: {len(failed)} of {len(results)} runs failed: "
+              + "; ".join(f"seed {r['seed']}: {r['error']}" for r in failed), file=sys.stderr)
+        return 2
+    return 0
+
+
 def _cmd_toy(args: argparse.Namespace) -> int:
     import numpy as np
 
     from gancourse.io import atomic_write
     from gancourse.toy.report import format_metrics
 
+    if args.seeds is not None:
+        return _cmd_toy_seeds(args)
+    if args.jobs is not None:
+        raise ValueError("--jobs sets how many runs of --seeds train at once; give --seeds too (e.g. --seeds 0-4)")
     _check_toy_outputs(args)
     gan = _toy_trainer(args)
     every = args.checkpoint_every

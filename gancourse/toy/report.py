@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-__all__ = ["PUBLISHED_GRID25", "format_metrics", "comparison_table", "perfect_hq"]
+import numpy as np
+
+__all__ = ["PUBLISHED_GRID25", "format_metrics", "comparison_table", "perfect_hq", "mean_std", "format_mean_std"]
 
 #: grid25 rows reported in the literature (modes out of 25, HQ fraction, reverse KL; None = not reported)
 PUBLISHED_GRID25: tuple[dict, ...] = (
@@ -85,3 +87,26 @@ def format_metrics(result: Mapping, dim: int | None = None) -> str:
         name = {"hq": "HQ", "reverse_kl": "reverse KL", "w1": "W1", "sliced_w1": "sliced W1"}.get(k, k)
         lines.append(f"  {name:<11} {value:<9} {note}".rstrip())
     return "\n".join(lines)
+
+
+def mean_std(values: Iterable[float]) -> tuple[float | None, float | None]:
+    """``(mean, std)`` of ``values``; ``(None, None)`` when there are none; ``(inf, nan)`` if one is not finite.
+
+    An infinite value is a real outcome here (the reverse KL of a run without HQ samples), so it makes
+    the mean infinite instead of being dropped.
+    """
+    v = np.asarray(list(values), dtype=float)
+    if v.size == 0:
+        return None, None
+    if not np.all(np.isfinite(v)):
+        return float("inf"), float("nan")
+    return float(v.mean()), float(v.std())
+
+
+def format_mean_std(mean: float | None, std: float | None, fmt: str, *, show_std: bool = True) -> str:
+    """``"mean ± std"`` in ``fmt`` (only the mean without ``show_std``); ``"diverged"`` for None, ``"inf"``."""
+    if mean is None:
+        return "diverged"
+    if not math.isfinite(mean):
+        return "inf"
+    return format(mean, fmt) + (" ± " + format(std, fmt) if show_std else "")

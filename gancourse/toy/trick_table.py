@@ -19,10 +19,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-import numpy as np
-
 from gancourse.errors import TrainingDiverged, check_choice
 from gancourse.toy.config import ToyConfig, plain_gan, recommended
+from gancourse.toy.report import format_mean_std, mean_std
 from gancourse.toy.trainer import ToyGAN
 
 __all__ = [
@@ -123,20 +122,6 @@ def train_and_evaluate(config: ToyConfig) -> dict[str, Any]:
     return result
 
 
-def mean_std(values: Iterable[float]) -> tuple[float | None, float | None]:
-    """``(mean, std)`` of ``values``; ``(None, None)`` when there are none; ``(inf, nan)`` if one is not finite.
-
-    An infinite value is a real outcome here (the reverse KL of a run without HQ samples), so it makes
-    the mean infinite instead of being dropped.
-    """
-    v = np.asarray(list(values), dtype=float)
-    if v.size == 0:
-        return None, None
-    if not np.all(np.isfinite(v)):
-        return float("inf"), float("nan")
-    return float(v.mean()), float(v.std())
-
-
 def summarize_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """One row of the table from its runs (results of :func:`train_and_evaluate`, one per seed).
 
@@ -154,15 +139,6 @@ def summarize_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for key in _METRICS:
         out[key], out[key + "_std"] = mean_std(r[key] for r in done)
     return out
-
-
-def format_mean_std(mean: float | None, std: float | None, fmt: str, *, show_std: bool = True) -> str:
-    """``"mean ± std"`` in ``fmt`` (only the mean without ``show_std``); ``"diverged"`` for None, ``"inf"``."""
-    if mean is None:
-        return "diverged"
-    if not math.isfinite(mean):
-        return "inf"
-    return format(mean, fmt) + (" ± " + format(std, fmt) if show_std else "")
 
 
 def summary_table(summaries: Mapping[str, Mapping[str, Any]], *, title: str = "", show_std: bool = True) -> str:
