@@ -392,7 +392,7 @@ def test_resume_with_the_planned_total_is_allowed(tmp_path, capsys):
 
 CONFLICTS = {
     # name: (flags given with --resume, names the error must list)
-    "lr and data": (["--lr-g", "5", "--data", "grid25"], ["--lr-g 5.0 (the checkpoint has --lr-g 0.001)",
+    "lr and data": (["--lr-g", "5", "--data", "grid25"], ["--lr-g 5.0 (the checkpoint has --lr-g 0.002)",
                                                           "--data grid25 (the checkpoint has --data ring8)"]),
     "a boolean": (["--spectral-norm"], ["--spectral-norm (the checkpoint has --no-spectral-norm)"]),
     "widths": (["--g-hidden", "8,8"], ["--g-hidden 8,8 (the checkpoint has --g-hidden 16,16)"]),

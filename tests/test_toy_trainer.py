@@ -360,7 +360,7 @@ def test_unknown_option_lists_valid_ones(field, listed):
 
 
 def test_unknown_dataset_lists_valid_ones():
-    with pytest.raises(ValueError, match=r"unknown dataset 'nope'; valid options are: .*'ring8'.*'checkerboard'"):
+    with pytest.raises(ValueError, match=r"unknown data 'nope'; valid options are: .*'ring8'.*'checkerboard'"):
         ToyGAN(ToyConfig(data="nope", **SMALL))
 
 

@@ -60,7 +60,7 @@ def test_the_recipe_row_takes_the_shared_sizes_unless_it_runs_in_full():
     # full_recipe concerns the recipe only: a trick row keeps the shared sizes
     assert trick_config("hinge loss", sizes=TINY, full_recipe=True).steps == TINY["steps"]
     plain, recipe = plain_gan("grid25", **TINY).to_dict(), trick_config(RECIPE_ROW, "grid25", sizes=TINY).to_dict()
-    assert {k for k, v in recipe.items() if plain[k] != v} == {"penalty", "gamma", "lr_g", "lr_d", "lr_schedule", "ema"}
+    assert {k for k, v in recipe.items() if plain[k] != v} == {"penalty", "gamma", "lr_g", "lr_d", "beta2", "lr_schedule", "ema"}
 
 
 def test_trick_config_errors_name_the_problem():
