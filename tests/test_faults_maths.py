@@ -486,3 +486,17 @@ def test_item18_torch_losses_reject_empty_batches(torch_one_thread):
             call()
     with pytest.raises(ValueError, match="lam"):
         tl.gradient_penalty(lambda x: x.sum(1), torch.ones(2, 2), torch.ones(2, 2), lam=NAN)
+
+
+def test_deepcopy_of_an_mlp_keeps_its_weights_views_of_theta():
+    import copy
+
+    from gancourse.nn import MLP
+
+    net = MLP([2, 8, 1], "relu", None, np.float64, seed=0)
+    twin = copy.deepcopy(net)
+    x = np.ones((3, 2))
+    np.testing.assert_array_equal(twin.forward(x), net.forward(x))
+    twin.theta[...] += 1.0  # an optimizer step on the copy moves the copy, and only the copy
+    assert not np.allclose(twin.forward(x), net.forward(x))
+    assert all(np.shares_memory(p, twin.theta) for p in twin.params.values())

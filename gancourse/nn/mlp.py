@@ -323,6 +323,16 @@ class MLP:
         other.train(all(getattr(l, "training", True) for l in self.layers))
         return other
 
+    def __deepcopy__(self, memo: dict) -> "MLP":
+        """``copy.deepcopy(net)`` is :meth:`copy`: the layers' weights stay views of the new ``theta``.
+
+        A plain deep copy would copy ``theta`` and each layer's view of it as separate arrays, so that an
+        optimizer step on the copy's ``theta`` would no longer change its outputs.
+        """
+        other = self.copy()
+        memo[id(self)] = other
+        return other
+
     @property
     def n_params(self) -> int:
         return int(self.theta.size)
