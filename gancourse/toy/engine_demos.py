@@ -8,8 +8,9 @@ the lectures import them from ``gancourse.divergences``, which forwards these na
   ``log(1 - D)`` vanishes while the non-saturating ``-log D`` keeps it (Arjovsky & Bottou 2017, fig. 2);
 - ``train_discriminator`` / ``discriminator_error``: an MLP trained with cross-entropy on samples
   of fixed 1D ``p`` and ``q`` approaches ``D* = p / (p + q)`` (Goodfellow et al. 2014, Prop. 1);
-- ``critic_gap`` / ``wgan_tracking``: the WGAN critic's ``E_p[f] - E_q[f]`` follows the true W1
-  as the generator learns (Arjovsky et al. 2017).
+- ``critic_gap`` / ``wgan_tracking``: the WGAN critic's ``E_p[f] - E_q[f]`` next to the true W1 as
+  the generator learns (Arjovsky et al. 2017), with the critic's largest slope and the share of W1
+  over which it slopes the wrong way.
 """
 from __future__ import annotations
 
@@ -152,26 +153,56 @@ def critic_gap(gan: ToyGAN, n: int = 5000, seed: int = 0) -> float:
     return float(gan.scale * (f[:n].mean() - f[n:].mean()))
 
 
-def wgan_tracking(config: ToyConfig, every: int = 100, *, n_eval: int = 5000, seed: int = 0) -> dict[str, np.ndarray]:
-    """Train a 1D WGAN and record, every ``every`` steps (and at step 0), the critic's estimate and the true W1.
+def wgan_tracking(
+    config: ToyConfig | ToyGAN, every: int = 100, *, n_eval: int = 5000, seed: int = 0, grid: int = 2000
+) -> dict[str, np.ndarray]:
+    """Train a 1D WGAN and record, every ``every`` steps (and at the start), the critic's estimate and the true W1.
 
-    ``config`` must use ``loss="wgan"`` on a 1D dataset. The true W1 is ``wasserstein_1d`` between
-    ``n_eval`` generated and ``n_eval`` data samples. Returns arrays ``step``, ``critic``, ``w1``.
+    ``config`` is a ``ToyConfig`` with ``loss="wgan"`` on a 1D dataset, or a ``ToyGAN`` built from one,
+    which is then trained in place up to its ``config.steps`` (to look at the trained networks afterwards).
+    Each measurement draws ``n_eval`` data samples (``p``) and ``n_eval`` generated ones (``q``), and
+    records on these same samples, in data units:
+
+    - ``critic``: the critic's gap ``E_p f - E_q f`` (as :func:`critic_gap`);
+    - ``w1``: the true W1 between the two samples (``wasserstein_1d``);
+    - ``lipschitz``: the largest slope ``|f'|`` on ``grid`` points spread over the samples' range;
+    - ``misoriented``: the share of W1 over which the critic slopes the wrong way.
+
+    In 1D, integrating by parts, ``E_p f - E_q f = int f'(x) (F_q(x) - F_p(x)) dx`` and
+    ``W1 = int |F_q(x) - F_p(x)| dx`` (``F``: the CDFs). So the gap is at most ``lipschitz * w1``
+    (the Kantorovich-Rubinstein bound, up to the grid), with equality when ``f'`` is
+    ``lipschitz * sign(F_q - F_p)`` everywhere. ``misoriented`` is the fraction of
+    ``int |F_q - F_p| dx`` where ``f' (F_q - F_p) < 0``; a critic with ``|f'| = 1`` has gap
+    ``W1 (1 - 2 misoriented)``. Returns arrays ``step``, ``critic``, ``w1``, ``lipschitz``, ``misoriented``.
     """
-    if config.loss != "wgan":
-        raise ValueError(f"wgan_tracking needs loss='wgan', got {config.loss!r}")
-    gan = ToyGAN(config)
+    gan = config if isinstance(config, ToyGAN) else ToyGAN(config)
+    if gan.config.loss != "wgan":
+        raise ValueError(f"wgan_tracking needs loss='wgan', got {gan.config.loss!r}")
     if gan.dim != 1:
-        raise ValueError(f"wgan_tracking needs a 1D dataset, got {config.data!r} in {gan.dim}D")
+        raise ValueError(f"wgan_tracking needs a 1D dataset, got {gan.config.data!r} in {gan.dim}D")
     every = _check_int("every", every)
-    rec: dict[str, list] = {"step": [], "critic": [], "w1": []}
+    n_eval = _check_int("n_eval", n_eval)
+    grid = _check_int("grid", grid, low=2)
+    rec: dict[str, list] = {"step": [], "critic": [], "w1": [], "lipschitz": [], "misoriented": []}
 
     def record(g: ToyGAN) -> None:
         rng = np.random.default_rng([seed, g.step])
+        real = g.dataset.sample(n_eval, rng)[:, 0]  # (n_eval,)
+        fake = g.sample(n_eval, seed=int(rng.integers(2**31)), raw=True)[:, 0]  # (n_eval,)
+        both = np.concatenate([real, fake])
+        f = g.D.forward((both[:, None] / g.scale).astype(g.dtype))[:, 0].astype(np.float64)  # (2 n_eval,)
+        # cells of a grid over the samples' range; at their midpoints the critic's slope and F_q - F_p
+        edges = np.linspace(both.min(), both.max(), grid + 1)
+        mid, width = 0.5 * (edges[1:] + edges[:-1]), np.diff(edges)  # (grid,) each
+        g.D.forward((mid[:, None] / g.scale).astype(g.dtype))
+        slope = g.D.input_grad()[:, 0].astype(np.float64)  # d/dx [scale f(x / scale)] = f'(x / scale)
+        cdf_gap = (np.searchsorted(np.sort(fake), mid) - np.searchsorted(np.sort(real), mid)) / n_eval
+        mass = np.abs(cdf_gap) * width  # where the transport happens: its sum is W1 up to the grid
         rec["step"].append(g.step)
-        rec["critic"].append(critic_gap(g, n_eval, seed=int(rng.integers(2**31))))
-        x_fake = g.sample(n_eval, seed=int(rng.integers(2**31)), raw=True)[:, 0]
-        rec["w1"].append(wasserstein_1d(x_fake, g.dataset.sample(n_eval, rng)[:, 0]))
+        rec["critic"].append(float(g.scale * (f[:n_eval].mean() - f[n_eval:].mean())))
+        rec["w1"].append(wasserstein_1d(fake, real))
+        rec["lipschitz"].append(float(np.abs(slope).max()))
+        rec["misoriented"].append(float(mass[slope * cdf_gap < 0].sum() / mass.sum()) if mass.sum() > 0 else 0.0)
 
     record(gan)
     gan.train(callbacks=[record], callback_every=every, progress=False)
