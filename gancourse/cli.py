@@ -13,9 +13,7 @@ import argparse
 import dataclasses
 import os
 import shlex
-import signal
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -206,38 +204,6 @@ def _toy_trainer(args: argparse.Namespace):
     return gan
 
 
-class _Interrupted(Exception):
-    """Raised between two training steps after Ctrl-C, so that a run stops on a whole step."""
-
-
-class _DeferSigint:
-    """While active, a first SIGINT (Ctrl-C) only sets ``requested``; a second one interrupts at once.
-
-    Training checks ``requested`` after every step, so an interrupted run stops between two whole steps
-    and its checkpoint is consistent. Outside the main thread (where signals cannot be caught), or where
-    SIGINT is ignored (a background job, ``nohup``), it does nothing.
-    """
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: object = None
-
-    def __enter__(self) -> "_DeferSigint":
-        main_thread = threading.current_thread() is threading.main_thread()
-        if main_thread and signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
-            self._previous = signal.signal(signal.SIGINT, self._handle) or signal.default_int_handler
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
 def _write(what: str, path: Path, write: Callable[[], object], saved: Path | None = None) -> None:
     """Run ``write()``; an OSError (disk full, permissions...) becomes one message naming the file."""
     from gancourse.errors import OutputPathError
@@ -314,6 +280,7 @@ def _cmd_toy_seeds(args: argparse.Namespace) -> int:
 def _cmd_toy(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from gancourse.interrupt import DeferSigint, Interrupted
     from gancourse.io import atomic_write
     from gancourse.toy.report import format_metrics
 
@@ -329,12 +296,12 @@ def _cmd_toy(args: argparse.Namespace) -> int:
         if every and g.step % every == 0 and g.step < g.config.steps:
             _write("checkpoint", args.checkpoint, lambda: g.save(args.checkpoint))
         if stop.requested:
-            raise _Interrupted
+            raise Interrupted
 
-    with _DeferSigint() as stop:
+    with DeferSigint() as stop:
         try:
             result = gan.run(progress=args.progress, callbacks=[after_each_step], callback_every=1)
-        except _Interrupted:
+        except Interrupted:
             pass
     if stop.requested:
         return _toy_interrupted(args, gan)

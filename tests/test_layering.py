@@ -2,7 +2,7 @@
 
 Layers, bottom first (docs: README "Layout", DESIGN "Layering"):
 
-    errors, io, options, rng, tiers  <-  nn  <-  dynamics, divergences  <-  toy  <-  viz  <-  deep  <-  grading  <-  cli
+    errors, interrupt, io, options, rng, tiers  <-  nn  <-  dynamics, divergences  <-  toy  <-  viz  <-  deep  <-  grading  <-  cli
 
 A module may import its own layer and the layers below it, never one above; every import counts, at the top of
 a module or inside a function (a late import is still a dependency, and the way cycles used to hide). The
@@ -24,8 +24,8 @@ PACKAGE = ROOT / "gancourse"
 
 #: the layers, bottom first; a module belongs to the layer of the longest prefix that names it
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("bottom", ("gancourse", "gancourse.errors", "gancourse.io", "gancourse.options", "gancourse.rng",
-                "gancourse.tiers")),
+    ("bottom", ("gancourse", "gancourse.errors", "gancourse.interrupt", "gancourse.io", "gancourse.options",
+                "gancourse.rng", "gancourse.tiers")),
     ("nn", ("gancourse.nn",)),
     ("maths", ("gancourse.dynamics", "gancourse.divergences")),
     ("toy", ("gancourse.toy",)),
