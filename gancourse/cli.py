@@ -4,6 +4,7 @@ Sub-commands:
   toy       train a NumPy GAN on a toy distribution and report its metrics
   demo      train a recipe on a toy dataset (grid25: beside the published rows) and write figures
   dynamics  eigenvalues, verdict and a simulated run of a method on the Dirac-GAN or the xy game
+  train     train an image model (DCGAN, WGAN-GP, CycleGAN) into a run folder
   homework  list homework sets, write student or instructor versions, build a Gradescope autograder
   grade     grade a submission, or a folder of them, in a sandbox
 """
@@ -110,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gancourse.grading.commands import add_parsers
 
     add_parsers(sub)
+    from gancourse.deep.train_command import add_train_parser
+
+    add_train_parser(sub)
     return parser
 
 
@@ -465,6 +469,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_toy(args)
         if args.command == "dynamics":
             return _cmd_dynamics(args)
+        if args.command == "train":
+            from gancourse.deep.train_command import run_train
+
+            return run_train(args)
         if args.command in ("homework", "grade"):
             from gancourse.grading.commands import run_grade, run_homework
 

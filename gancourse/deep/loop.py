@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Self
 
@@ -60,12 +61,16 @@ class TrainingLoop:
     def progress_label(self) -> str:
         return f"{self.KIND} step"
 
-    def train(self, steps: int | None = None, checkpoint: str | Path | None = None, progress: bool = True) -> dict:
+    def train(self, steps: int | None = None, checkpoint: str | Path | None = None, progress: bool = True,
+              should_stop: Callable[[], bool] | None = None) -> dict:
         """Train until ``self.step == steps`` (default ``config.steps``); return ``history.values``.
 
         Snapshots are taken every ``sample_every`` steps and at step ``config.steps``
         (so a run split by a resume records the same ones); with ``checkpoint`` a
         checkpoint is written there every ``checkpoint_every`` steps (if > 0) and at the end.
+        ``should_stop`` is called after each whole step (its snapshot and checkpoint taken); when it
+        returns True training ends there, as if ``steps`` had been reached (Ctrl-C: a
+        :class:`gancourse.interrupt.DeferSigint` is such a callable).
         """
         c = self.config
         target = c.steps if steps is None else check_positive_int("steps", steps, minimum=0)  # never truncated
@@ -89,6 +94,8 @@ class TrainingLoop:
                     self.snapshot()
                 if checkpoint is not None and c.checkpoint_every and self.step % c.checkpoint_every == 0:
                     self.save(checkpoint)
+                if should_stop is not None and should_stop():
+                    break
         finally:
             bar.close()
         self.history.flush()

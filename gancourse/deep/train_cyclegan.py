@@ -48,8 +48,10 @@ from gancourse.deep.runtime import (
     use_autocast,
     use_compile,
 )
+from gancourse.deep.train_gan import preset_tier
 from gancourse.errors import check_positive, check_positive_int
 from gancourse.options import option
+from gancourse.tiers import pick
 
 __all__ = ["CycleGANConfig", "CycleGANTrainer", "cyclegan_preset", "gray_to_rgb", "linear_decay"]
 
@@ -93,12 +95,15 @@ class CycleGANConfig:
         check_positive_int("pool_size", self.pool_size, minimum=0)
 
 
-def cyclegan_preset(smoke: bool = False, **overrides) -> CycleGANConfig:
-    """MNIST <-> MNIST-M-style at 32x32; smoke mode shrinks the networks and the run for a CPU test."""
-    if smoke:
-        base = dict(steps=100, batch_size=8, g_width=8, n_blocks=2, d_width=16, sample_every=50, log_every=10)
-    else:
-        base = dict(steps=10000, batch_size=16, g_width=32, n_blocks=6, d_width=64, sample_every=1000)
+def cyclegan_preset(smoke: bool = False, tier: str | None = None, **overrides) -> CycleGANConfig:
+    """MNIST <-> MNIST-M-style at 32x32, at the size of ``tier`` (see :func:`gancourse.deep.train_gan.preset_tier`):
+    smoke shrinks the networks and the run for a CPU test, lecture fits a 2-core CPU in minutes, full is larger."""
+    base = pick(
+        preset_tier(smoke, tier),
+        smoke=dict(steps=100, batch_size=8, g_width=8, n_blocks=2, d_width=16, sample_every=50, log_every=10),
+        lecture=dict(steps=2000, batch_size=8, g_width=16, n_blocks=3, d_width=32, sample_every=250),
+        full=dict(steps=10000, batch_size=16, g_width=32, n_blocks=6, d_width=64, sample_every=1000),
+    )
     return CycleGANConfig(**{**base, **overrides})
 
 

@@ -63,8 +63,9 @@ from gancourse.deep.runtime import (
 )
 from gancourse.errors import check_choice, check_positive
 from gancourse.options import option
+from gancourse.tiers import check_tier, pick
 
-__all__ = ["GANConfig", "GANTrainer", "GAN_LOSSES", "dcgan_preset", "wgan_gp_preset"]
+__all__ = ["GANConfig", "GANTrainer", "GAN_LOSSES", "dcgan_preset", "wgan_gp_preset", "preset_tier"]
 
 GAN_LOSSES = ("dcgan", "wgan-gp")
 
@@ -104,23 +105,45 @@ class GANConfig:
         check_positive("gp_lambda", self.gp_lambda)
 
 
-def dcgan_preset(smoke: bool = False, **overrides) -> GANConfig:
-    """DCGAN on MNIST-5k: the paper's optimiser; smoke mode shrinks widths and steps for a CPU test run."""
+def preset_tier(smoke: bool, tier: str | None) -> str:
+    """The tier a preset function was asked for: ``tier`` if given, else "smoke" or "full" from ``smoke``.
+
+    ``smoke=True`` with another tier is refused (a ValueError naming both); the tiers are
+    ``gancourse.tiers.TIERS``: smoke (a CPU test run), lecture (a 2-core CPU, a few minutes), full (a GPU).
+    """
+    if tier is None:
+        return "smoke" if smoke else "full"
+    check_tier(tier)
+    if smoke and tier != "smoke":
+        raise ValueError(f"smoke=True contradicts tier={tier!r}; give only tier (smoke, lecture or full)")
+    return tier
+
+
+def dcgan_preset(smoke: bool = False, tier: str | None = None, **overrides) -> GANConfig:
+    """DCGAN on MNIST-5k with the paper's optimiser, at the size of ``tier`` (see :func:`preset_tier`):
+    smoke shrinks widths and steps for a CPU test, lecture fits a 2-core CPU in minutes, full is the paper's."""
     base = dict(loss="dcgan", lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, n_critic=1)
-    if smoke:
-        base.update(steps=300, batch_size=32, g_width=32, d_width=32, z_dim=32, sample_every=50, log_every=10)
-    else:
-        base.update(steps=8000, batch_size=128, g_width=64, d_width=64, z_dim=100, sample_every=1000)
+    base.update(pick(
+        preset_tier(smoke, tier),
+        smoke=dict(steps=300, batch_size=32, g_width=32, d_width=32, z_dim=32, sample_every=50, log_every=10),
+        lecture=dict(steps=3000, batch_size=64, g_width=32, d_width=32, z_dim=64, sample_every=500),
+        full=dict(steps=8000, batch_size=128, g_width=64, d_width=64, z_dim=100, sample_every=1000),
+    ))
     return GANConfig(**{**base, **overrides})
 
 
-def wgan_gp_preset(smoke: bool = False, **overrides) -> GANConfig:
-    """WGAN-GP on MNIST-5k: lambda = 10, n_critic = 5, Adam(1e-4, betas (0, 0.9)) as in the paper."""
+def wgan_gp_preset(smoke: bool = False, tier: str | None = None, **overrides) -> GANConfig:
+    """WGAN-GP on MNIST-5k: lambda = 10, n_critic = 5, Adam(1e-4, betas (0, 0.9)) as in the paper, at the
+    size of ``tier`` (see :func:`preset_tier`); the lecture tier learns at 3e-4 to fit a CPU."""
     base = dict(loss="wgan-gp", lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9, n_critic=5, gp_lambda=10.0)
-    if smoke:
-        base.update(steps=60, batch_size=32, g_width=16, d_width=16, z_dim=32, sample_every=20, log_every=10)
-    else:
-        base.update(steps=8000, batch_size=64, g_width=64, d_width=64, z_dim=100, sample_every=1000)
+    base.update(pick(
+        preset_tier(smoke, tier),
+        smoke=dict(steps=60, batch_size=32, g_width=16, d_width=16, z_dim=32, sample_every=20, log_every=10),
+        # a CPU run of minutes: small networks, and 3e-4 in place of the paper's 1e-4 to learn in 2,000 steps
+        lecture=dict(steps=2000, batch_size=32, g_width=16, d_width=16, z_dim=64, lr_g=3e-4, lr_d=3e-4,
+                     sample_every=250),
+        full=dict(steps=8000, batch_size=64, g_width=64, d_width=64, z_dim=100, sample_every=1000),
+    ))
     return GANConfig(**{**base, **overrides})
 
 

@@ -1,0 +1,53 @@
+"""The image models that ``gancourse train`` trains, by name.
+
+Each entry names its model, says in one line what it is, and imports its
+:class:`~gancourse.deep.runs.spec.ModelSpec` only when the model is used, so that listing the models
+(``gancourse --help``) does not import torch. Adding a model: write its ``ModelSpec`` (see
+``gancourse.deep.runs.gan`` for an example), then add one line to ``MODELS``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+from gancourse.errors import check_choice
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gancourse.deep.runs.spec import ModelSpec
+
+__all__ = ["ModelEntry", "MODELS", "get_spec", "model_of_checkpoint"]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model of ``gancourse train``: its ``name`` (the sub-command), a one-line ``summary`` with the paper,
+    and ``load``, which imports and returns its :class:`ModelSpec`."""
+
+    name: str
+    summary: str
+    load: Callable[[], ModelSpec]
+
+
+MODELS: dict[str, ModelEntry] = {e.name: e for e in (
+    ModelEntry("dcgan", "DCGAN on MNIST-5k (Radford et al. 2016)",
+               lambda: import_module("gancourse.deep.runs.gan").DCGAN),
+    ModelEntry("wgan-gp", "WGAN-GP on MNIST-5k (Gulrajani et al. 2017)",
+               lambda: import_module("gancourse.deep.runs.gan").WGAN_GP),
+    ModelEntry("cyclegan", "CycleGAN, MNIST <-> MNIST-M-style, unpaired (Zhu et al. 2017)",
+               lambda: import_module("gancourse.deep.runs.cyclegan").CYCLEGAN),
+)}
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` of model ``name``; a ValueError lists the models."""
+    return MODELS[check_choice("model", name, MODELS)].load()
+
+
+def model_of_checkpoint(state: dict) -> str | None:
+    """The name of the model whose trainer wrote the checkpoint dict ``state``, or None if none did."""
+    for name, entry in MODELS.items():
+        if entry.load().owns(state):
+            return name
+    return None
