@@ -15,7 +15,7 @@ OUT="$(cd "$OUT" && pwd)"
 cd "$ROOT"
 
 # full mode: no smoke switches may leak in from the environment
-unset GANCOURSE_SMOKE CI
+unset GANCOURSE_SMOKE GANCOURSE_TIER CI
 export GANCOURSE_RESULTS_DIR="$OUT"
 export MPLBACKEND=Agg
 
@@ -35,7 +35,7 @@ for nb in 06_evaluating_gans 07_dcgan 08_wgan_gp 09_cyclegan; do
     if [ -f "notebooks/$nb.ipynb" ]; then
         start=$SECONDS
         # a failing notebook (say an assert that does not hold at full size) does not stop the others
-        if papermill "notebooks/$nb.ipynb" "$OUT/$nb.ipynb" -p SMOKE False --cwd notebooks --log-output \
+        if papermill "notebooks/$nb.ipynb" "$OUT/$nb.ipynb" -p TIER full --cwd notebooks --log-output \
                 > "$OUT/$nb.log" 2>&1; then
             status=ok
         else

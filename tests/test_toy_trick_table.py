@@ -9,6 +9,7 @@ import pytest
 
 from gancourse.toy import get_dataset, plain_gan, recommended
 from gancourse.toy.report import comparison_table
+from gancourse.toy.sweep import SweepError
 from gancourse.toy.trainer import ToyGAN
 from gancourse.toy.trick_table import (
     RECIPE_ROW,
@@ -21,6 +22,7 @@ from gancourse.toy.trick_table import (
     summarize_runs,
     summary_table,
     train_and_evaluate,
+    train_and_evaluate_all,
     trick_config,
     trick_configs,
 )
@@ -124,6 +126,32 @@ def test_train_and_evaluate_matches_a_watched_run_of_the_same_config():
 def test_train_and_evaluate_wants_a_config():
     with pytest.raises(TypeError, match="ToyConfig"):
         train_and_evaluate({"data": "grid25"})
+
+
+def test_train_and_evaluate_all_gives_train_and_evaluates_results_from_worker_processes():
+    configs = trick_configs(["grid25", "ring8"], [0, 1], rows=["plain NS GAN", "hinge loss"], sizes=TINY)
+    configs["diverges"] = plain_gan("ring8", loss="lsgan", optimizer="sgd", lr_g=1e6, lr_d=1e6,
+                                    **{**TINY, "steps": 50})
+    with np.errstate(all="ignore"):
+        together = train_and_evaluate_all(configs, jobs=2, progress=False)
+        alone = {key: train_and_evaluate(cfg) for key, cfg in configs.items()}
+    assert list(together) == list(configs)  # the keys, in the order of configs
+    assert together["diverges"]["diverged"] is True and set(together["diverges"]) == {"diverged", "step", "seconds"}
+    for key in configs:
+        t, a = dict(together[key]), dict(alone[key])
+        assert t.pop("seconds") >= 0 and a.pop("seconds") > 0
+        assert t == a, key  # same format, same metrics bit for bit, the same divergence step
+
+
+def test_train_and_evaluate_all_raises_a_failure_that_is_not_a_divergence(monkeypatch):
+    def broken(self, *args, **kwargs):
+        raise ValueError("broken on purpose")
+
+    monkeypatch.setattr(ToyGAN, "run", broken)  # jobs=1 trains in this process, where the patch applies
+    with pytest.raises(SweepError, match="broken on purpose"):
+        train_and_evaluate_all({"a": plain_gan("ring8", **TINY)}, jobs=1, progress=False)
+    with pytest.raises(TypeError, match="mapping"):
+        train_and_evaluate_all([plain_gan("ring8", **TINY)])
 
 
 # --- summaries -------------------------------------------------------------------------------

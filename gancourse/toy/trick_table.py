@@ -4,6 +4,7 @@ Each row of :data:`TRICKS` names the :class:`~gancourse.toy.config.ToyConfig` fi
 respect to :func:`~gancourse.toy.config.plain_gan`; the last row, :data:`RECIPE_ROW`, is
 :func:`~gancourse.toy.config.recommended`. :func:`trick_config` builds the config of one row,
 :func:`train_and_evaluate` trains it (recording a divergence instead of raising it),
+:func:`train_and_evaluate_all` trains many side by side in worker processes (:func:`gancourse.toy.sweep.sweep`),
 :func:`summarize_runs` reduces the seeds of a row to means and standard deviations, and
 :func:`summary_table`, :func:`comparison_rows` and :func:`describe_summary` put summaries into words.
 
@@ -17,16 +18,17 @@ import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from gancourse.errors import TrainingDiverged, check_choice
 from gancourse.toy.config import ToyConfig, plain_gan, recommended
 from gancourse.toy.report import format_mean_std, mean_std
+from gancourse.toy.sweep import SweepError, sweep
 from gancourse.toy.trainer import ToyGAN
 
 __all__ = [
-    "TRICKS", "RECIPE_ROW", "ROWS", "trick_config", "trick_configs", "train_and_evaluate", "mean_std",
-    "summarize_runs", "format_mean_std", "summary_table", "comparison_rows", "describe_summary",
+    "TRICKS", "RECIPE_ROW", "ROWS", "trick_config", "trick_configs", "train_and_evaluate", "train_and_evaluate_all",
+    "mean_std", "summarize_runs", "format_mean_std", "summary_table", "comparison_rows", "describe_summary",
 ]
 
 _ROW_FIELDS: dict[str, dict[str, Any]] = {
@@ -60,6 +62,7 @@ RECIPE_ROW = "recommended recipe"
 ROWS: tuple[str, ...] = (*TRICKS, RECIPE_ROW)
 
 _METRICS = ("modes", "hq", "reverse_kl")
+K = TypeVar("K")
 
 
 def trick_config(
@@ -120,6 +123,36 @@ def train_and_evaluate(config: ToyConfig) -> dict[str, Any]:
         result = {"diverged": True, "step": err.step}
     result["seconds"] = time.perf_counter() - t0
     return result
+
+
+def train_and_evaluate_all(
+    configs: Mapping[K, ToyConfig], *, jobs: int | None = None, progress: bool | None = None
+) -> dict[K, dict[str, Any]]:
+    """:func:`train_and_evaluate` for every config of ``configs``, trained side by side in worker processes.
+
+    The runs go through :func:`gancourse.toy.sweep.sweep` (``jobs`` worker processes, default: this process's
+    CPUs; one BLAS thread each; ``progress`` as there). Returns ``{key: result}`` in the order of ``configs``,
+    each result in :func:`train_and_evaluate`'s format and with the same metrics, bit for bit: the metrics with
+    ``diverged=False``, or ``{"diverged": True, "step": k}``; both with the ``seconds`` the run took in its
+    worker. A run that fails in another way than by diverging raises :class:`~gancourse.toy.sweep.SweepError`
+    once every run has finished.
+    """
+    if not isinstance(configs, Mapping):
+        raise TypeError(f"configs must be a mapping of keys to ToyConfig (e.g. trick_configs(...)), "
+                        f"got {type(configs).__name__}")
+    keys = list(configs)
+    results = sweep([configs[k] for k in keys], jobs=jobs, progress=progress, on_error="record")
+    failed = [i for i, r in enumerate(results) if "error" in r and r["error_type"] != TrainingDiverged.__name__]
+    if failed:
+        raise SweepError(results, failed)
+    out: dict[K, dict[str, Any]] = {}
+    for key, r in zip(keys, results):
+        if "error" in r:
+            out[key] = {"diverged": True, "step": r["steps"], "seconds": r["seconds"]}
+        else:
+            metrics = {k: v for k, v in r.items() if k not in ("data", "seed", "steps", "seconds")}
+            out[key] = {**metrics, "diverged": False, "seconds": r["seconds"]}
+    return out
 
 
 def summarize_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
