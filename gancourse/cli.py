@@ -11,7 +11,6 @@ Sub-commands:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import shlex
 import sys
@@ -178,7 +177,7 @@ def _check_toy_outputs(args: argparse.Namespace) -> None:
 
 def _toy_trainer(args: argparse.Namespace):
     """A new trainer from the flags, or the one saved in --resume (refusing flags that contradict it)."""
-    from gancourse.options import as_flag
+    from gancourse.options import contradictions, given
     from gancourse.toy.config import ToyConfig
     from gancourse.toy.trainer import ToyGAN
 
@@ -187,11 +186,7 @@ def _toy_trainer(args: argparse.Namespace):
     gan = ToyGAN.load(args.resume)
     cfg = gan.config
     conflicts = [f"--preset {args.preset} (a resumed run keeps the config it was started with)"] if args.preset else []
-    for f in dataclasses.fields(ToyConfig):
-        given = getattr(args, f.name)
-        if f.name != "steps" and given is not None and given != getattr(cfg, f.name):
-            saved = as_flag(ToyConfig, f.name, getattr(cfg, f.name))
-            conflicts.append(f"{as_flag(ToyConfig, f.name, given)} (the checkpoint has {saved})")
+    conflicts += contradictions(ToyConfig, given(args, ToyConfig), cfg, may_change=("steps",))
     if conflicts:
         raise ValueError(f"--resume continues the run saved in {args.resume} with the config saved there; these "
                          f"flags contradict it: {'; '.join(conflicts)}. Leave them out (only --steps may be given, "

@@ -20,7 +20,10 @@ import typing
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["option", "help_of", "flag_of", "choices_of", "check_choices", "add_flags", "given", "as_flag"]
+__all__ = [
+    "option", "help_of", "flag_of", "choices_of", "check_choices", "add_flags", "given", "as_flag", "show_value",
+    "contradictions",
+]
 
 _META = "gancourse"  # the key of our entry in a field's metadata
 
@@ -104,7 +107,8 @@ def _scalar(hint: Any) -> Any:
     return hint
 
 
-def _shown(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A field's value as a flag takes it: ``(16, 16)`` -> ``16,16``, ``None`` -> ``off``."""
     if isinstance(value, tuple):
         return ",".join(map(str, value))
     return "off" if value is None else str(value)
@@ -133,7 +137,7 @@ def add_flags(
             default = defaults.get(f.name, f.default)
         else:
             default = getattr(defaults, f.name) if defaults is not None else f.default
-        help_ = f"{meta['help']} (default: {_shown(default)})"
+        help_ = f"{meta['help']} (default: {show_value(default)})"
         names = [flag_of(cls, f.name), *meta["aliases"]]
         hint = _scalar(hints[f.name])
         kw: dict[str, Any] = {"dest": f.name, "default": None, "help": help_}
@@ -159,4 +163,12 @@ def as_flag(cls: type, name: str, value: Any) -> str:
     flag = flag_of(cls, name)
     if isinstance(value, bool):
         return flag if value else f"--no-{flag[2:]}"
-    return f"{flag} {_shown(value)}"
+    return f"{flag} {show_value(value)}"
+
+
+def contradictions(cls: type, typed: Mapping[str, Any], saved: Any, *, may_change: Iterable[str] = ()) -> list[str]:
+    """The typed fields of ``cls`` whose values differ from the saved config ``saved``, each as
+    ``"--lr-g 5.0 (the checkpoint has --lr-g 0.001)"``; fields in ``may_change`` are left out."""
+    allowed = set(may_change)
+    return [f"{as_flag(cls, k, v)} (the checkpoint has {as_flag(cls, k, getattr(saved, k))})"
+            for k, v in typed.items() if k not in allowed and v != getattr(saved, k)]

@@ -57,13 +57,9 @@ def _preset_in(rest: Sequence[str]) -> str | None:
     return None
 
 
-def _text(value: Any) -> str:
-    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-
-
 def _add_config_flags(parser: argparse.ArgumentParser, name: str, preset: str | None) -> None:
     """Add one flag per config field of model ``name``, its default shown for ``preset`` (or for each preset)."""
-    from gancourse.options import add_flags
+    from gancourse.options import add_flags, show_value
 
     try:
         spec = MODELS[name].load()
@@ -73,10 +69,10 @@ def _add_config_flags(parser: argparse.ArgumentParser, name: str, preset: str | 
     for field, by_preset in spec.preset_values().items():
         if preset is not None:
             shown[field] = by_preset[preset]
-        elif len(set(map(_text, by_preset.values()))) == 1:
+        elif len(set(map(show_value, by_preset.values()))) == 1:
             shown[field] = by_preset["smoke"]  # the same in every preset
         else:
-            shown[field] = ", ".join(f"{tier} {_text(v)}" for tier, v in by_preset.items())
+            shown[field] = ", ".join(f"{tier} {show_value(v)}" for tier, v in by_preset.items())
     title = f"config ({spec.config_class.__name__}; defaults: {'the ' + preset + ' preset' if preset else 'by preset'})"
     add_flags(parser.add_argument_group(title), spec.config_class, defaults=shown, exclude=spec.no_flag)
 
@@ -151,7 +147,7 @@ def _resume(spec: ModelSpec, args: argparse.Namespace, fields: dict[str, Any],
     from gancourse.deep.checkpoint import CheckpointError, load_checkpoint
     from gancourse.deep.loop import RESUMABLE_FIELDS
     from gancourse.deep.runs.registry import model_of_checkpoint
-    from gancourse.options import as_flag
+    from gancourse.options import contradictions
 
     ckpt = args.resume
     state = load_checkpoint(ckpt)
@@ -163,9 +159,8 @@ def _resume(spec: ModelSpec, args: argparse.Namespace, fields: dict[str, Any],
         raise ValueError(f"--resume {ckpt} holds a {owner} run, not {args.model}; continue it with "
                          f"`gancourse train {owner} --resume {ckpt}`")
     run = state.get("run") if isinstance(state.get("run"), dict) else {}
-    cls, saved = spec.config_class, spec.resumed_config(state["config"], {})
-    conflicts = [f"{as_flag(cls, k, v)} (the checkpoint has {as_flag(cls, k, getattr(saved, k))})"
-                 for k, v in fields.items() if k not in RESUMABLE_FIELDS and v != getattr(saved, k)]
+    saved = spec.resumed_config(state["config"], {})
+    conflicts = contradictions(spec.config_class, fields, saved, may_change=RESUMABLE_FIELDS)
     if args.preset and run.get("preset") not in (None, args.preset):
         conflicts.insert(0, f"--preset {args.preset} (the run was started with --preset {run['preset']})")
     if conflicts:
