@@ -16,13 +16,13 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from gancourse.errors import OutputPathError
 
-__all__ = ["atomic_write", "check_output_path", "json_dumps"]
+__all__ = ["atomic_write", "check_output_path", "check_output_folder", "json_dumps"]
 
 _TEMP_SUFFIX = ".tmp"
 _TEMP_NAME = "[a-z0-9_]{8}"  # what tempfile.mkstemp puts between our prefix and suffix
@@ -69,6 +69,22 @@ def check_output_path(path: str | os.PathLike, *, what: str = "") -> Path:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputPathError(f"{shown}: no permission to write in {folder}")
     return target
+
+
+def check_output_folder(out: str | os.PathLike, files: Iterable[str | os.PathLike], *, what: str = "--out",
+                        holds: str = "the output files") -> Path:
+    """Check that ``out`` is a folder, or a path where one can be made, in which each of ``files`` (names
+    relative to it) may be written as by :func:`check_output_path`; return ``out`` as a Path. Nothing is created.
+
+    An existing ``out`` that is not a folder (a symbolic link to nothing included) is refused with a message
+    naming ``what`` and saying the folder is for ``holds``.
+    """
+    out = Path(out)
+    if os.path.lexists(out) and not out.is_dir():
+        raise OutputPathError(f"{what} {out} exists and is not a folder; give a folder for {holds}")
+    for name in files:
+        check_output_path(out / name, what=what)
+    return out
 
 
 def _remove_stale_temps(target: Path, before_ns: int) -> None:

@@ -650,3 +650,20 @@ def test_sample_refuses_a_count_that_is_not_a_positive_integer(n):
     gan = ToyGAN(ToyConfig(data="ring8", steps=5, **SMALL))
     with pytest.raises(ValueError, match="^" + re.escape(f"n must be a positive integer, got {n!r}")):
         gan.sample(n)
+
+
+def test_output_folder_check_refuses_files_and_dangling_links(tmp_path):
+    from gancourse.errors import OutputPathError
+    from gancourse.io import check_output_folder
+
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    for name in ("file", "dangling"):
+        with pytest.raises(OutputPathError, match=f"--out {tmp_path / name} exists and is not a folder; give a "
+                                                  f"folder for the figures"):
+            check_output_folder(tmp_path / name, ["metrics.json"], holds="the figures")
+    (tmp_path / "run" / "metrics.json").mkdir(parents=True)  # a folder where a file must go
+    with pytest.raises(OutputPathError, match="is a folder: give the name of a file to write"):
+        check_output_folder(tmp_path / "run", ["metrics.json"])
+    assert check_output_folder(tmp_path / "new" / "deep", ["a.png"]) == tmp_path / "new" / "deep"
+    assert not (tmp_path / "new").exists()  # nothing is created

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gancourse.errors import OutputPathError, check_choice
-from gancourse.io import atomic_write, check_output_path, json_dumps
+from gancourse.errors import check_choice
+from gancourse.io import atomic_write, check_output_folder, json_dumps
 from gancourse.toy.config import ToyConfig, plain_gan, recommended
 from gancourse.toy.distributions import DATASETS, GaussianMixture
 from gancourse.toy.report import PUBLISHED_GRID25, comparison_table, format_metrics
@@ -43,13 +43,6 @@ def _snapshot_callback(frames: list, extent: float, dim: int) -> Callable[[ToyGA
         frames.append(Snapshot(step=gan.step, fake=gan.sample(600, raw=True), heat=heat))
 
     return callback
-
-
-def _check_out(out: Path) -> None:
-    """``out`` must be a folder, or a path where one can be made: checked before training."""
-    if out.exists() and not out.is_dir():
-        raise OutputPathError(f"--out {out} exists and is not a folder; give a folder for the figures")
-    check_output_path(out / "metrics.json", what="--out")
 
 
 def _save_figure(fig, path: Path) -> None:
@@ -101,8 +94,7 @@ def run_demo(
     cfg = build(data, seed=seed)
     if steps is not None:
         cfg = cfg.replace(steps=steps)  # validated there: a whole number of steps
-    out = Path(out)
-    _check_out(out)
+    out = check_output_folder(out, ["metrics.json"], holds="the figures")  # before training
 
     import matplotlib
 

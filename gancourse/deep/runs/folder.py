@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from gancourse.errors import OutputPathError
-from gancourse.io import atomic_write, check_output_path, json_dumps
+from gancourse.io import atomic_write, check_output_folder, json_dumps
 from gancourse.viz.images import make_grid
 
 __all__ = ["RunFolder", "default_out", "check_run_folder"]
@@ -90,14 +90,11 @@ def check_run_folder(out: Path, resume: Path | None) -> RunFolder:
     folder; ``out`` already holds a run (a checkpoint.pt or metrics.json) and ``resume`` is not a file in it;
     any of the run's files that cannot be written (a folder in its place, no permission).
     """
-    if os.path.lexists(out) and not out.is_dir():
-        raise OutputPathError(f"--out {out} exists and is not a folder; give a folder for the run's files")
     folder = RunFolder(out)
+    files = (folder.checkpoint, folder.metrics, folder.samples_npz, folder.samples_png, folder.snapshot_png(0))
+    check_output_folder(out, [p.relative_to(out) for p in files], holds="the run's files")
     held = [name for name in RUN_FILES if os.path.lexists(out / name)]
     if held and not (resume is not None and _same_folder(resume.parent, out)):
-        raise OutputPathError(
-            f"--out {out} already holds a run ({', '.join(held)}); continue it with --resume {folder.checkpoint}, "
-            f"or choose another --out")
-    for path in (folder.checkpoint, folder.metrics, folder.samples_npz, folder.samples_png, folder.snapshot_png(0)):
-        check_output_path(path, what="--out")
+        raise OutputPathError(f"--out {out} already holds a run ({', '.join(held)}); continue it with --resume "
+                              f"{folder.checkpoint}, or choose another --out")
     return folder
