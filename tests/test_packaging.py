@@ -109,7 +109,33 @@ def test_every_extra_named_anywhere_exists():
 
 def test_dev_extra_has_what_the_tests_use():
     dev = {Requirement(r).name.lower() for r in EXTRAS["dev"]}
-    assert {"pytest", "hypothesis", "pyyaml", "nbval", "torch"} <= dev
+    assert {"pytest", "hypothesis", "pyyaml", "nbval", "torch", "playwright", "jupyterlab", "anywidget"} <= dev
+
+
+def _requirements(name: str) -> list[tuple[str, Requirement]]:
+    return [(extra, req) for extra, reqs in EXTRAS.items() for req in map(Requirement, reqs) if req.name == name]
+
+
+def test_jupyterlab_is_pinned_to_one_exact_version():
+    # the browser tests drive JupyterLab's pages, whose structure changes between releases
+    pins = {str(req.specifier) for _, req in _requirements("jupyterlab")}
+    assert len(pins) == 1 and re.fullmatch(r"==\d+\.\d+\.\d+", pins.pop()), _requirements("jupyterlab")
+
+
+def test_installed_jupyterlab_matches_the_pin():
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("jupyterlab")
+    except PackageNotFoundError:
+        pytest.skip("jupyterlab is not installed")
+    (_, req), *_ = _requirements("jupyterlab")
+    assert req.specifier.contains(installed), f"jupyterlab {installed} installed, the project pins {req}"
+
+
+def test_browser_marker_is_registered():
+    markers = PYPROJECT["tool"]["pytest"]["ini_options"]["markers"]
+    assert any(m.startswith("browser:") for m in markers)
 
 
 def test_console_script_points_at_main():
@@ -140,6 +166,16 @@ def test_ci_last_command_is_the_readme_test_command():
     assert shell_commands(CI_RUN)[-1] == test_cmd
 
 
+def test_ci_installs_chromium_before_the_tests():
+    commands = shell_commands(CI_RUN)
+    update = [i for i, c in enumerate(commands) if re.fullmatch(r"(\S+=\S+ )*apt-get update( -\w+)*", c)]
+    install = [i for i, c in enumerate(commands) if re.search(r"apt-get install (-\S+ )*-y (-\S+ )*chromium$", c)]
+    assert len(update) == 1 and len(install) == 1, commands
+    assert update[0] < install[0] < len(commands) - 1
+    noninteractive = [i for i, c in enumerate(commands) if "DEBIAN_FRONTEND=noninteractive" in c]
+    assert noninteractive and noninteractive[0] <= update[0], "apt-get must not ask questions in CI"
+
+
 def test_ci_script_is_executable():
     assert os.access(ROOT / ".ci" / "run", os.X_OK)
     assert CI_RUN.startswith("#!/usr/bin/env bash")
@@ -154,6 +190,17 @@ def test_readme_setup_command():
     assert '".[dev]"' in setup or ".[dev]" in setup
     assert "pip install" in setup
     assert "environment.yml" in README
+
+
+def test_readme_setup_installs_what_opening_the_notebooks_needs():
+    # one command: JupyterLab, a kernel, and the widget front ends (ipywidgets, anywidget)
+    setup = fenced_block_after(README, "Set up")
+    assert len(shell_commands(setup)) == 1
+    installed = {Requirement(r).name.lower() for extra in extras_of(setup) for r in EXTRAS[extra]}
+    assert {"jupyterlab", "ipykernel", "ipywidgets", "anywidget"} <= installed
+    assert {"jupyterlab", "ipykernel", "ipywidgets", "anywidget"} <= {
+        Requirement(r).name.lower() for r in EXTRAS["notebooks"]}
+    assert "jupyter lab notebooks/" in README
 
 
 def test_installed_torch_matches_the_pin():

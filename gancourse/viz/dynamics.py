@@ -1,7 +1,8 @@
 """Figures for game dynamics: vector fields with trajectories, eigenvalues, root loci, distances.
 
 Every function draws on a given matplotlib ``Axes`` (or makes one) and returns it,
-so notebooks can compose figures; :func:`dynamics_widget` wires them to sliders.
+so notebooks can compose figures. The interactive explorer draws in the browser instead:
+:mod:`gancourse.viz.explorer_widget`.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 from gancourse.dynamics.games import Game
 from gancourse.dynamics.integrators import Trajectory
 
-__all__ = ["plot_vector_field", "plot_eigenvalues", "plot_root_locus", "plot_distance", "dynamics_widget"]
+__all__ = ["plot_vector_field", "plot_eigenvalues", "plot_root_locus", "plot_distance"]
 
 
 def _axes(ax):
@@ -120,33 +121,3 @@ def plot_distance(trajectories: Mapping[str, Trajectory], ax=None):
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     return ax
-
-
-def dynamics_widget(steps: int = 300):
-    """Sliders for game, method, regularizer, h, the penalty weight gamma and the consensus strength, redrawing
-    the field, a run and the eigenvalues."""
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-
-    from gancourse.dynamics import METHODS, REGULARIZERS, DiracGAN, Method, analyze, simulate, xy_game
-
-    def draw(game="dirac", method="simgd", reg="none", h=0.1, gamma=1.0, consensus=1.0):
-        g = xy_game() if game == "xy" else DiracGAN("gan", reg, gamma=gamma, sigma=1.0)
-        m = Method(method, h=h, consensus=consensus)
-        traj = simulate(g, m, [1.0, 1.0], steps)
-        res = analyze(g, m, steps=steps)
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.5))
-        plot_vector_field(g, {m.label(): traj}, ax=a1)
-        plot_eigenvalues(res.discrete_eigenvalues, ax=a2,
-                         title=f"rho = {res.spectral_radius:.4f}: {res.verdict} (simulated: {res.simulated_verdict})")
-        plt.show()
-
-    return widgets.interactive(
-        draw,
-        game=widgets.Dropdown(options=["dirac", "xy"], value="dirac"),
-        method=widgets.Dropdown(options=list(METHODS), value="simgd"),
-        reg=widgets.Dropdown(options=list(REGULARIZERS), value="none"),
-        h=widgets.FloatLogSlider(value=0.1, base=10, min=-2, max=0.5, step=0.05),
-        gamma=widgets.FloatSlider(value=1.0, min=0.05, max=3.0, step=0.05),  # the penalty weight, > 0
-        consensus=widgets.FloatSlider(value=1.0, min=0.05, max=3.0, step=0.05),  # the consensus strength, > 0
-    )
