@@ -37,6 +37,7 @@ MODELS: dict[str, ModelEntry] = {e.name: e for e in (
                lambda: import_module("gancourse.deep.runs.gan").WGAN_GP),
     ModelEntry("cyclegan", "CycleGAN, MNIST <-> MNIST-M-style, unpaired (Zhu et al. 2017)",
                lambda: import_module("gancourse.deep.runs.cyclegan").CYCLEGAN),
+    ModelEntry("cgan", "Conditional GAN with a projection discriminator on MNIST-5k (Mirza & Osindero 2014; Miyato & Koyama 2018)", lambda: import_module("gancourse.deep.runs.cgan").CGAN),
 )}
 
 
