@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from gancourse.errors import check_positive
 
 __all__ = [
-    "d_loss_bce", "g_loss_nonsaturating", "d_loss_lsgan", "g_loss_lsgan", "d_loss_wgan", "g_loss_wgan",
+    "d_loss_bce", "check_real_label", "g_loss_nonsaturating", "d_loss_lsgan", "g_loss_lsgan", "d_loss_wgan", "g_loss_wgan",
     "wasserstein_estimate", "interpolate", "input_grad_norms", "gradient_penalty", "cycle_loss", "identity_loss",
     "GP_LAMBDA", "CYCLE_LAMBDA", "IDENTITY_FRACTION",
 ]
@@ -43,11 +43,28 @@ def _check_nonempty(name: str, t: torch.Tensor) -> None:
         raise ValueError(f"{name} is empty (shape {tuple(t.shape)}): a loss is a mean over at least one sample")
 
 
-def d_loss_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """``-E log sigmoid(l_real) - E log(1 - sigmoid(l_fake)) = E softplus(-l_real) + E softplus(l_fake)``."""
+def check_real_label(real_label: float) -> float:
+    """``real_label`` as a float in (0, 1] (the real target of one-sided label smoothing; 1 = no smoothing)."""
+    a = check_positive("label_smoothing", real_label)
+    if a > 1.0:
+        raise ValueError(f"label_smoothing is the target for real samples, in (0, 1] (1 = off, e.g. 0.9), "
+                         f"got {real_label!r}")
+    return a
+
+
+def d_loss_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 1.0) -> torch.Tensor:
+    """Discriminator cross-entropy, with one-sided label smoothing (Salimans et al. 2016, section 3.4).
+
+    ``L_D = -E[a log sigmoid(l_real) + (1 - a) log(1 - sigmoid(l_real))] - E log(1 - sigmoid(l_fake))
+          = E[a softplus(-l_real) + (1 - a) softplus(l_real)] + E softplus(l_fake)``
+    with the real target ``a = real_label`` in (0, 1] (1: the plain loss ``E softplus(-l_real) + E softplus(l_fake)``;
+    Salimans et al. use 0.9); generated samples keep the target 0. As ``gancourse.nn.d_loss_bce``.
+    """
     _check_nonempty("real_logits", real_logits)
     _check_nonempty("fake_logits", fake_logits)
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    a = check_real_label(real_label)
+    real_term = F.softplus(-real_logits) if a == 1.0 else a * F.softplus(-real_logits) + (1 - a) * F.softplus(real_logits)
+    return real_term.mean() + F.softplus(fake_logits).mean()
 
 
 def g_loss_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,14 @@ One *step* is one generator update, preceded by ``n_critic`` discriminator
   the gradient penalty with ``lambda = 10``, ``n_critic = 5``,
   Adam(1e-4, betas (0, 0.9)) -- the paper's Algorithm 1.
 
+Three tricks of Salimans et al. (2016) are options of the DCGAN loss (:mod:`gancourse.deep.tricks`):
+one-sided label smoothing (``label_smoothing``, D's target for real images), minibatch
+discrimination in D (``minibatch_discrimination`` kernels) and virtual batch norm in G
+(``g_norm="virtual"``, with a reference batch of ``batch_size`` noise vectors). The first two
+have the names and meanings of the NumPy engine's ``ToyConfig`` fields. WGAN-GP refuses the first
+two: its critic has no labels, and its per-sample gradient penalty rules out a critic that
+compares the samples of a batch.
+
 All randomness of a run (minibatch order, noise, interpolation coefficients)
 comes from one ``torch.Generator`` on the training device, seeded by the
 config; a checkpoint stores it with the weights, the optimizer states, the
@@ -24,6 +32,7 @@ is only resumed on the images it was trained on (see :mod:`gancourse.deep.loop`)
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 
@@ -35,12 +44,14 @@ from gancourse.deep.checkpoint import (
 )
 from gancourse.deep.dcgan import (
     CRITIC_NORMS,
+    G_NORMS,
     DCGANDiscriminator,
     DCGANGenerator,
     WGANCritic,
 )
 from gancourse.deep.loop import TrainingLoop
 from gancourse.deep.losses import (
+    check_real_label,
     d_loss_bce,
     d_loss_wgan,
     g_loss_nonsaturating,
@@ -61,7 +72,7 @@ from gancourse.deep.runtime import (
     use_autocast,
     use_compile,
 )
-from gancourse.errors import check_choice, check_positive
+from gancourse.errors import check_choice, check_positive, check_positive_int
 from gancourse.options import option
 from gancourse.tiers import check_tier, pick
 
@@ -90,6 +101,10 @@ class GANConfig:
     beta2: float = option(0.999, "Adam beta2")
     n_critic: int = option(1, "discriminator steps per generator step")
     gp_lambda: float = option(10.0, "gradient-penalty weight lambda of WGAN-GP")
+    label_smoothing: float = option(1.0, "target for real samples (one-sided label smoothing, e.g. 0.9; 1 = off)")
+    minibatch_discrimination: int = option(0, "number of minibatch-discrimination kernels in D (0 = off)")
+    g_norm: str = option("batch", "normalization in the generator: batch norm, or virtual batch norm against a "
+                                  "fixed reference batch of noise", choices=G_NORMS)
     seed: int = option(0, "random seed")
     amp: bool = option(True, "mixed precision (bfloat16 autocast) on CUDA; ignored on CPU")
     compile: bool = option(False, "torch.compile the networks on CUDA; ignored on CPU")
@@ -103,6 +118,16 @@ class GANConfig:
         check_choice("critic_norm", self.critic_norm, CRITIC_NORMS)
         check_run_config(self, extra_ints=("z_dim", "n_critic"), rates=("lr_g", "lr_d"))
         check_positive("gp_lambda", self.gp_lambda)
+        check_real_label(self.label_smoothing)
+        check_positive_int("minibatch_discrimination", self.minibatch_discrimination, minimum=0)
+        check_choice("g_norm", self.g_norm, G_NORMS)
+        if self.loss != "dcgan" and self.label_smoothing != 1.0:
+            raise ValueError(f"label_smoothing applies to the cross-entropy loss 'dcgan', not {self.loss!r} "
+                             f"(a critic has no labels); use label_smoothing=1.0")
+        if self.loss != "dcgan" and self.minibatch_discrimination:
+            raise ValueError(f"minibatch_discrimination applies to loss 'dcgan', not {self.loss!r}: the gradient "
+                             f"penalty is taken per sample, and these features couple the samples of a batch; "
+                             f"use minibatch_discrimination=0")
 
 
 def preset_tier(smoke: bool, tier: str | None) -> str:
@@ -170,9 +195,11 @@ class GANTrainer(TrainingLoop):
         check_image_range("images", self.images)
         with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed only
             torch.manual_seed(c.seed)
-            self.G = DCGANGenerator(c.z_dim, c.channels, c.g_width, c.image_size).to(self.device)
+            self.G = DCGANGenerator(c.z_dim, c.channels, c.g_width, c.image_size, norm=c.g_norm,
+                                    n_reference=c.batch_size).to(self.device)
             if c.loss == "dcgan":
-                self.D = DCGANDiscriminator(c.channels, c.d_width, c.image_size).to(self.device)
+                self.D = DCGANDiscriminator(c.channels, c.d_width, c.image_size,
+                                            minibatch_kernels=c.minibatch_discrimination).to(self.device)
             else:
                 self.D = WGANCritic(c.channels, c.d_width, c.image_size, c.critic_norm).to(self.device)
             self.fixed_z = torch.randn(c.n_samples, c.z_dim).to(self.device)
@@ -215,7 +242,7 @@ class GANTrainer(TrainingLoop):
         with autocast(self.device, self.amp):
             fake = self._G(z)
             l_real, l_fake = self._D(real).float(), self._D(fake.detach()).float()
-        loss_d = d_loss_bce(l_real, l_fake)
+        loss_d = d_loss_bce(l_real, l_fake, self.config.label_smoothing)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
@@ -269,7 +296,30 @@ class GANTrainer(TrainingLoop):
         """Record ``(step, G(fixed_z))`` in ``snapshots``."""
         self.snapshots.append((self.step, self.generate(self.fixed_z)))
 
-    # ------------------------------------------------------------------ critic diagnostics
+    # ------------------------------------------------------------------ diagnostics
+    @torch.no_grad()
+    def real_confidence(self, real: torch.Tensor, seed: int = 0) -> torch.Tensor:
+        """``D(x) = sigmoid(logit)`` of real images in random batches, as training sees them (DCGAN loss only).
+
+        The images are shuffled (``seed``) into batches of ``batch_size``, as the trainer draws them:
+        a batch of one class (MNIST-5k comes sorted by class) would skew batch norm and look collapsed
+        to minibatch discrimination. D runs in training mode on a copy, so that its running statistics
+        are left alone; a last incomplete batch is dropped. Returns (n,) on the CPU, in the shuffled
+        order, ``n = len(real)`` rounded down to whole batches. With one-sided label smoothing at
+        ``a`` the optimal D scores no real image above ``a``.
+        """
+        if self.config.loss != "dcgan":
+            raise ValueError(f"real_confidence needs a discriminator with a probability output (loss 'dcgan'), "
+                             f"not the critic of {self.config.loss!r}")
+        b = self.config.batch_size
+        if len(real) < b:
+            raise ValueError(f"real_confidence needs at least one batch of {b} images, got {len(real)}")
+        order = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))
+        D = copy.deepcopy(self.D).train()
+        outs = [torch.sigmoid(D(real[order[i : i + b]].to(self.device, torch.float32)).float()).cpu()
+                for i in range(0, len(real) - b + 1, b)]  # (b,) each
+        return torch.cat(outs)
+
     def critic_grad_norms(self, real: torch.Tensor, n: int = 256, seed: int = 0) -> torch.Tensor:
         """``||grad_x D(xhat)||`` at ``n`` interpolates between ``real[:n]`` and fresh samples: (n,) on the CPU."""
         gen = torch.Generator().manual_seed(seed)
