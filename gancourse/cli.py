@@ -4,7 +4,7 @@ Sub-commands:
   toy       train a NumPy GAN on a toy distribution and report its metrics
   demo      train a recipe on a toy dataset (grid25: beside the published rows) and write figures
   dynamics  eigenvalues, verdict and a simulated run of a method on the Dirac-GAN or the xy game
-  train     train an image model (DCGAN, WGAN-GP, CycleGAN) into a run folder
+  train     train an image model (DCGAN, WGAN-GP, CycleGAN, conditional GAN, ...) into a run folder
   homework  list homework sets, write student or instructor versions, build a Gradescope autograder
   grade     grade a submission, or a folder of them, in a sandbox
 """

@@ -116,7 +116,7 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``gancourse train MODEL ...``: one sub-parser per model of the registry."""
     train = subparsers.add_parser(
-        "train", help="train an image model (DCGAN, WGAN-GP, CycleGAN) into a run folder",
+        "train", help="train an image model (DCGAN, WGAN-GP, CycleGAN, conditional GAN, ...) into a run folder",
         description="Train an image model at a preset size, then evaluate it against a floor (real images) and "
                     "a ceiling (the untrained model). The run folder gets checkpoint.pt (every "
                     "--checkpoint-every steps, at the end, and on Ctrl-C), metrics.json, samples.npz, "
