@@ -30,6 +30,20 @@ NOTEBOOK_05B = ROOT / "notebooks" / "05b_gan_lab.ipynb"
 NOTEBOOK_07 = ROOT / "notebooks" / "07_dcgan.ipynb"
 EXPLORER_TAG = "explorer"
 
+#: lecture 7's image explorer without lecture 7's training run: what its cell needs (numpy, and a generator in
+#: ``trainer``), with an untrained generator whose random weights are large enough that its images differ from code
+#: to code (the browser tests and the latency benchmark check the widget, not the training)
+IMAGE_STANDIN_SETUP = """import numpy as np
+import torch
+
+from gancourse.deep.train_gan import GANTrainer, dcgan_preset
+
+trainer = GANTrainer(dcgan_preset(tier="smoke"), torch.rand(64, 1, 32, 32) * 2 - 1, "cpu")
+with torch.no_grad():  # an untrained generator whose images differ from code to code
+    for p in trainer.G.parameters():
+        if p.dim() > 1:
+            p.normal_(0.0, 0.1, generator=torch.Generator().manual_seed(p.numel()))"""
+
 #: what the widget front end shows when a widget cannot be displayed
 WIDGET_ERRORS = ("Error displaying widget", "model not found")
 
@@ -138,12 +152,13 @@ def launch_chromium(playwright, executable: str):
 
 def open_notebook(browser, lab: Lab, name: str, timeout_ms: float = 150_000, root: str = ".gc-explorer"):
     """A page with notebook ``name`` open in JupyterLab, all its cells run, and the widget ``root`` (a CSS
-    selector) drawn; the page's script errors are collected in ``page.script_errors``."""
+    selector) drawn; the page's script errors are collected in ``page.script_errors``. Each notebook opens in a
+    fresh workspace of its own, so that no notebook opened earlier in the session comes back beside it."""
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.script_errors = []
     page.on("pageerror", lambda exc: page.script_errors.append(str(exc)))
     page.set_default_timeout(timeout_ms)
-    page.goto(f"{lab.url}lab/tree/{name}")
+    page.goto(f"{lab.url}lab/workspaces/{Path(name).stem}/tree/{name}?reset")
     page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
     page.locator(".jp-StatusBar-Widget", has_text="| Idle").first.wait_for()  # the kernel is up and idle
     run_all(page)
@@ -260,3 +275,22 @@ def shrink_png(path: Path, limit: int, colors: int = 192) -> int:
             small = im.convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
         small.save(path, optimize=True)
     return path.stat().st_size
+
+
+def dataset(widget) -> dict[str, str]:
+    """The ``data-*`` attributes of a widget's root element."""
+    return widget.evaluate("el => ({...el.dataset})")
+
+
+def widget_screenshot(page, widget, path: Path, limit: int, height: int = 1700) -> int:
+    """A picture of ``widget`` into ``path``, taken with the page made ``height`` pixels tall so that a tall widget
+    fits in the notebook's scrolling area, then shrunk to at most ``limit`` bytes (:func:`shrink_png`); returns
+    its size in bytes. The page's size is restored afterwards."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": height})
+    try:
+        widget.scroll_into_view_if_needed()
+        widget.screenshot(path=str(path))
+    finally:
+        page.set_viewport_size(size)
+    return shrink_png(path, limit)

@@ -119,5 +119,5 @@ def test_every_control_redraws_the_frame(page, explorer, latencies):
     assert changed == set(CONTROLS)
     assert "start (1, 1)" not in control(explorer, "start").inner_text()  # the click moved it
     assert widget_errors(page) == []
-    ms = [r["latency_ms"] for r in latencies]
+    ms = [r["latency_ms"] for r in latencies if "widget" not in r]  # this widget's (the others name theirs)
     print(json.dumps({"median_ms": statistics.median(ms), "max_ms": max(ms), "changes": latencies}))
