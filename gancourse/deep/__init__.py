@@ -8,15 +8,22 @@ this file imports nothing, so that ``import gancourse.deep`` stays cheap.
 - ``data``, ``idx``: MNIST-5k, the 8x8 digits, the MNIST-M-style domain, checksummed IDX files;
 - ``lenet``: the small LeNet behind the image metrics; ``metrics``: FD-LeNet and friends;
 - ``dcgan``, ``cyclegan``, ``losses``, ``pool``, ``latent``: networks, losses, history pool, latent walks;
-- ``runtime``, ``checkpoint``, ``loop``, ``train_gan``, ``train_cyclegan``: training loops and their plumbing;
+- ``tricks``: virtual batch norm and minibatch discrimination (Salimans et al. 2016);
+- ``conditional``, ``ssgan``, ``bigan``, ``probe``: the conditional GAN's layers, the semi-supervised GAN, BiGAN and
+  its linear probe; ``explorer_widget``: the latent-walk and truncation widget;
+- ``runtime``, ``checkpoint``, ``loop``, ``train_gan``, ``train_cyclegan``, ``train_cgan``, ``train_ssgan``,
+  ``train_bigan``: training loops and their plumbing; ``runs``, ``train_command``: ``gancourse train``;
 - ``splits``, ``results``: the real-vs-real reference halves, and a notebook's numbers written as JSON.
 """
 __all__ = [
+    "bigan",
     "checkpoint",
+    "conditional",
     "cyclegan",
     "data",
     "dcgan",
     "device",
+    "explorer_widget",
     "idx",
     "latent",
     "lenet",
@@ -24,9 +31,17 @@ __all__ = [
     "losses",
     "metrics",
     "pool",
+    "probe",
     "results",
+    "runs",
     "runtime",
     "splits",
+    "ssgan",
+    "train_bigan",
+    "train_cgan",
+    "train_command",
     "train_cyclegan",
     "train_gan",
+    "train_ssgan",
+    "tricks",
 ]
