@@ -40,6 +40,7 @@ MODELS: dict[str, ModelEntry] = {e.name: e for e in (
     ModelEntry("cgan", "Conditional GAN with a projection discriminator on MNIST-5k (Mirza & Osindero 2014; Miyato & Koyama 2018)", lambda: import_module("gancourse.deep.runs.cgan").CGAN),
     ModelEntry("bigan", "BiGAN / ALI: an encoder learned adversarially, with a linear probe (Donahue et al. 2017; Dumoulin et al. 2017)", lambda: import_module("gancourse.deep.runs.bigan").BIGAN),
     ModelEntry("ssgan", "Semi-supervised GAN: a K+1-class discriminator with feature matching, 100 labels of MNIST-5k (Salimans et al. 2016)", lambda: import_module("gancourse.deep.runs.ssgan").SSGAN),
+    ModelEntry("gancls", "GAN-CLS: text-to-image with a matching-aware discriminator, on captioned MNIST-5k digits (Reed et al. 2016)", lambda: import_module("gancourse.deep.runs.gancls").GANCLS),
 )}
 
 
