@@ -10,12 +10,15 @@ this file imports nothing, so that ``import gancourse.deep`` stays cheap.
 - ``dcgan``, ``cyclegan``, ``losses``, ``pool``, ``latent``: networks, losses, history pool, latent walks;
 - ``tricks``: virtual batch norm and minibatch discrimination (Salimans et al. 2016);
 - ``conditional``, ``ssgan``, ``bigan``, ``probe``: the conditional GAN's layers, the semi-supervised GAN, BiGAN and
-  its linear probe; ``explorer_widget``: the latent-walk and truncation widget;
+  its linear probe; ``captions``, ``gancls``: GAN-CLS's captions and networks; ``explorer_widget``: the latent-walk and truncation widget;
 - ``runtime``, ``checkpoint``, ``loop``, ``train_gan``, ``train_cyclegan``, ``train_cgan``, ``train_ssgan``,
-  ``train_bigan``: training loops and their plumbing; ``runs``, ``train_command``: ``gancourse train``;
+  ``train_bigan``, ``train_gancls``: training loops and their plumbing; ``runs``, ``train_command``: ``gancourse train``;
 - ``splits``, ``results``: the real-vs-real reference halves, and a notebook's numbers written as JSON.
 """
 __all__ = [
+    "train_gancls",
+    "gancls",
+    "captions",
     "bigan",
     "checkpoint",
     "conditional",
