@@ -38,9 +38,10 @@ MODELS: dict[str, ModelEntry] = {e.name: e for e in (
     ModelEntry("cyclegan", "CycleGAN, MNIST <-> MNIST-M-style, unpaired (Zhu et al. 2017)",
                lambda: import_module("gancourse.deep.runs.cyclegan").CYCLEGAN),
     ModelEntry("cgan", "Conditional GAN with a projection discriminator on MNIST-5k (Mirza & Osindero 2014; Miyato & Koyama 2018)", lambda: import_module("gancourse.deep.runs.cgan").CGAN),
-    ModelEntry("bigan", "BiGAN / ALI: an encoder learned adversarially, with a linear probe (Donahue et al. 2017; Dumoulin et al. 2017)", lambda: import_module("gancourse.deep.runs.bigan").BIGAN),
-    ModelEntry("ssgan", "Semi-supervised GAN: a K+1-class discriminator with feature matching, 100 labels of MNIST-5k (Salimans et al. 2016)", lambda: import_module("gancourse.deep.runs.ssgan").SSGAN),
     ModelEntry("gancls", "GAN-CLS: text-to-image with a matching-aware discriminator, on captioned MNIST-5k digits (Reed et al. 2016)", lambda: import_module("gancourse.deep.runs.gancls").GANCLS),
+    ModelEntry("bigan", "BiGAN / ALI: an encoder learned adversarially, with a linear probe (Donahue et al. 2017; Dumoulin et al. 2017)", lambda: import_module("gancourse.deep.runs.bigan").BIGAN),
+    ModelEntry("pix2pix", "pix2pix, paired image-to-image translation, with the L1 / cGAN / L1 + cGAN ablation (Isola et al. 2017)", lambda: import_module("gancourse.deep.runs.pix2pix").PIX2PIX),
+    ModelEntry("ssgan", "Semi-supervised GAN: a K+1-class discriminator with feature matching, 100 labels of MNIST-5k (Salimans et al. 2016)", lambda: import_module("gancourse.deep.runs.ssgan").SSGAN),
 )}
 
 
