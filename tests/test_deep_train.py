@@ -194,6 +194,18 @@ def test_cyclegan_resume_is_bit_identical(tmp_path):
     assert straight.history.values == resumed.history.values
 
 
+def test_checkpoint_holds_each_declared_part_and_names_one_that_does_not_fit(tmp_path):
+    tr = GANTrainer(GANConfig(**TINY), images())
+    tr.train(2, progress=False)
+    state = tr.state_dict()
+    assert set(GANTrainer.STATE) <= set(state)
+    assert state["fixed_z"].device.type == "cpu" and state["fixed_z"] is not tr.fixed_z  # a copy
+    state["fixed_z"] = torch.zeros(3, 2)  # the wrong shape
+    save_checkpoint(tmp_path / "bad.pt", state)
+    with pytest.raises(ckpt_module.CheckpointError, match="'fixed_z' does not fit.*shape"):
+        GANTrainer(GANConfig(**TINY), images()).load(tmp_path / "bad.pt")
+
+
 def test_global_generators_are_restored(tmp_path):
     tr = GANTrainer(GANConfig(**TINY), images())
     path = tr.save(tmp_path / "r.pt")

@@ -1,10 +1,11 @@
 """What the image trainers share: the training loop and checkpoint I/O.
 
 A subclass provides ``config`` (with ``steps``, ``log_every``, ``sample_every`` and
-``checkpoint_every``), ``step``, ``history`` (a :class:`gancourse.deep.runtime.LossHistory`),
-``train_step()``, ``snapshot()``, ``state_dict()``, ``load_state(state)``, ``networks()`` and
-``training_images()``, plus the class attributes ``KIND`` (written into checkpoints) and ``POSTFIX``
-(the losses shown on the progress bar; None: all of them).
+``checkpoint_every``), ``step``, ``device``, ``history`` (a :class:`gancourse.deep.runtime.LossHistory`),
+``snapshots`` (a list of tuples ``(step, tensors...)``), ``train_step()``, ``snapshot()``, ``networks()``
+and ``training_images()``, plus the class attributes ``KIND`` (written into checkpoints), ``STATE`` (the
+attributes a checkpoint holds, see :meth:`TrainingLoop.state_dict`) and ``POSTFIX`` (the losses shown on
+the progress bar; None: all of them).
 
 Checks shared by the trainers: :meth:`TrainingLoop.train` refuses NaN/inf training images before
 the first step that would use them; :meth:`TrainingLoop.load` refuses a file that is not a
@@ -21,11 +22,11 @@ import dataclasses
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import torch
 
-from gancourse.deep.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from gancourse.deep.checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from gancourse.deep.runtime import check_finite_images, data_fingerprint, progress_bar
 from gancourse.errors import check_positive_int
 
@@ -37,10 +38,54 @@ RESUMABLE_FIELDS = ("steps", "log_every", "sample_every", "checkpoint_every")
 FINGERPRINT_KEY = "data_fingerprint"
 
 
+def _saved(part: Any) -> Any:
+    """The checkpoint form of one stateful part: a tensor (copied to the CPU), a ``torch.Generator``'s state,
+    a dict of parts, or anything with ``state_dict()`` (modules, optimizers, batchers, histories, pools)."""
+    if isinstance(part, torch.Tensor):
+        return part.detach().cpu().clone()
+    if isinstance(part, torch.Generator):
+        return part.get_state()
+    if isinstance(part, dict):
+        return {k: _saved(v) for k, v in part.items()}
+    return part.state_dict()
+
+
+def _restored(part: Any, saved: Any, device: torch.device) -> Any:
+    """Put ``saved`` (from :func:`_saved`) back into ``part`` in place; a tensor is returned as a new value."""
+    if isinstance(part, torch.Tensor):
+        if not isinstance(saved, torch.Tensor) or saved.shape != part.shape:
+            raise ValueError(f"expected a tensor of shape {tuple(part.shape)}, got "
+                             f"{tuple(saved.shape) if isinstance(saved, torch.Tensor) else type(saved).__name__}")
+        return saved.to(device, part.dtype)
+    if isinstance(part, torch.Generator):
+        part.set_state(saved.cpu())
+    elif isinstance(part, dict):
+        if set(saved) != set(part):
+            raise KeyError(f"expected the parts {sorted(part)}, got {sorted(saved)}")
+        for k in part:
+            part[k] = _restored(part[k], saved[k], device)
+    else:
+        part.load_state_dict(saved)
+    return part
+
+
+def _on_cpu(value: Any) -> Any:
+    """``value`` with every tensor in it (through tuples, lists and dicts) moved to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {k: _on_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_on_cpu(v) for v in value]
+    return value
+
+
 class TrainingLoop:
     """Base class of :class:`GANTrainer` and :class:`CycleGANTrainer`."""
 
     KIND: str = ""
+    #: the attributes a checkpoint holds, each under its own name (see :meth:`state_dict`)
+    STATE: tuple[str, ...] = ()
     POSTFIX: tuple[str, ...] | None = None
 
     def networks(self) -> list[torch.nn.Module]:  # pragma: no cover - abstract
@@ -50,9 +95,29 @@ class TrainingLoop:
         """The data sets the trainer samples from, by name (as named in error messages)."""
         raise NotImplementedError
 
-    def load_state(self, state: dict) -> None:  # pragma: no cover - abstract
-        """Restore everything from a checkpoint dict already checked by :meth:`_read_checkpoint`."""
-        raise NotImplementedError
+    # ------------------------------------------------------------------ checkpoint contents
+    def state_dict(self) -> dict:
+        """Everything a run needs to go on bit for bit: ``kind``, ``config``, ``step``, each attribute named in
+        ``STATE`` (networks, optimizers, ``torch.Generator`` s, batchers, the history, fixed noise: tensors are
+        copied to the CPU, dicts of parts are saved part by part), the ``snapshots``, the global generators'
+        ``rng`` state and the training data's fingerprint."""
+        return {
+            "kind": self.KIND, "config": dataclasses.asdict(self.config), "step": self.step,
+            **{name: _saved(getattr(self, name)) for name in self.STATE},
+            "snapshots": [list(s) for s in self.snapshots], "rng": rng_state(),
+            FINGERPRINT_KEY: self.data_fingerprint(),
+        }
+
+    def load_state(self, state: dict) -> None:
+        """Restore a checkpoint dict already checked by :meth:`_read_checkpoint` (use :meth:`load` with a path)."""
+        self.step = int(state["step"])
+        for name in self.STATE:
+            try:
+                setattr(self, name, _restored(getattr(self, name), state[name], self.device))
+            except (KeyError, TypeError, AttributeError, IndexError, RuntimeError, ValueError) as exc:
+                raise ValueError(f"its {name!r} does not fit this trainer ({type(exc).__name__}: {exc})") from exc
+        self.snapshots = [(int(s[0]), *_on_cpu(list(s[1:]))) for s in state["snapshots"]]
+        set_rng_state(state["rng"])
 
     def data_fingerprint(self) -> dict[str, dict]:
         """:func:`gancourse.deep.runtime.data_fingerprint` of each training data set, by name."""

@@ -21,12 +21,15 @@ class ImagePool:
     """History buffer of generated images; ``pool.query(images)`` returns a batch of the same shape.
 
     Randomness comes from ``generator`` (a CPU ``torch.Generator``) so that a
-    training run that saves it resumes exactly; ``state_dict`` holds the images.
+    training run that saves it resumes exactly; ``state_dict`` holds the images, and
+    ``load_state_dict`` puts them back on ``device`` (None: where they were saved, the CPU).
     """
 
-    def __init__(self, capacity: int = 50, generator: torch.Generator | None = None):
+    def __init__(self, capacity: int = 50, generator: torch.Generator | None = None,
+                 device: torch.device | str | None = None):
         self.capacity = check_positive_int("capacity", capacity, minimum=0)
         self.generator = generator
+        self.device = None if device is None else torch.device(device)
         self.images: list[torch.Tensor] = []
 
     def __len__(self) -> int:
@@ -54,8 +57,8 @@ class ImagePool:
         return {"capacity": self.capacity,
                 "images": torch.stack(self.images).cpu() if self.images else torch.empty(0)}
 
-    def load_state_dict(self, state: dict, device: torch.device | str | None = None) -> None:
+    def load_state_dict(self, state: dict) -> None:
         if int(state["capacity"]) != self.capacity:
             raise ValueError(f"checkpoint pool capacity {state['capacity']} differs from this pool's {self.capacity}")
         imgs = state["images"]
-        self.images = [im.to(device) if device is not None else im.clone() for im in imgs] if imgs.numel() else []
+        self.images = [im.to(self.device) if self.device is not None else im.clone() for im in imgs] if imgs.numel() else []

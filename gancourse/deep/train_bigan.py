@@ -25,14 +25,12 @@ the CPU.
 """
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from dataclasses import dataclass
 
 import torch
 
 from gancourse.deep.bigan import IMAGE_SIZE, Encoder, JointDiscriminator
-from gancourse.deep.checkpoint import rng_state, set_rng_state
 from gancourse.deep.dcgan import DCGANGenerator
 from gancourse.deep.loop import TrainingLoop
 from gancourse.deep.losses import d_loss_bce
@@ -130,6 +128,8 @@ class BiGANTrainer(TrainingLoop):
     """Trains ``E``, ``G`` and ``D`` on images (N, C, 32, 32) in [-1, 1]; ``history`` and ``snapshots`` record it."""
 
     KIND = "bigan"
+    STATE = ("E", "G", "D", "opt_eg", "opt_d", "generator", "batcher", "history", "inversion", "fixed_z",
+             "fixed_x")
     POSTFIX = ("d_loss", "eg_loss", "d_real", "d_fake")
 
     def __init__(self, config: BiGANConfig, images: torch.Tensor, device: torch.device | str = "cpu"):
@@ -238,32 +238,3 @@ class BiGANTrainer(TrainingLoop):
     def snapshot(self) -> None:
         """Record ``(step, G(fixed_z), G(E(fixed_x)))`` in ``snapshots``."""
         self.snapshots.append((self.step, self.generate(self.fixed_z), self.reconstruct(self.fixed_x)))
-
-    # ------------------------------------------------------------------ checkpoints
-    def state_dict(self) -> dict:
-        return {
-            "kind": self.KIND, "config": dataclasses.asdict(self.config), "step": self.step,
-            "E": self.E.state_dict(), "G": self.G.state_dict(), "D": self.D.state_dict(),
-            "opt_eg": self.opt_eg.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "generator": self.generator.get_state(), "batcher": self.batcher.state_dict(),
-            "history": self.history.state_dict(), "inversion": self.inversion.state_dict(),
-            "fixed_z": self.fixed_z.cpu(), "fixed_x": self.fixed_x.cpu(),
-            "snapshots": [[s, x, r] for s, x, r in self.snapshots], "rng": rng_state(),
-            "data_fingerprint": self.data_fingerprint(),
-        }
-
-    def load_state(self, state: dict) -> None:
-        """Restore a checkpoint dict checked by ``_read_checkpoint`` (use :meth:`load` with a path)."""
-        self.step = int(state["step"])
-        self.E.load_state_dict(state["E"])
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_eg.load_state_dict(state["opt_eg"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.generator.set_state(state["generator"].cpu())
-        self.batcher.load_state_dict(state["batcher"])
-        self.history.load_state_dict(state["history"])
-        self.inversion.load_state_dict(state["inversion"])
-        self.fixed_z, self.fixed_x = state["fixed_z"].to(self.device), state["fixed_x"].to(self.device)
-        self.snapshots = [(int(s), x.cpu(), r.cpu()) for s, x, r in state["snapshots"]]
-        set_rng_state(state["rng"])

@@ -20,12 +20,10 @@ equal 2k steps bit for bit on the CPU.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 
-from gancourse.deep.checkpoint import rng_state, set_rng_state
 from gancourse.deep.conditional import DISCRIMINATORS, ConditionalGenerator, check_labels, make_discriminator
 from gancourse.deep.loop import TrainingLoop
 from gancourse.deep.losses import d_loss_bce, g_loss_nonsaturating
@@ -111,6 +109,7 @@ class CGANTrainer(TrainingLoop):
     """
 
     KIND = "cgan"
+    STATE = ("G", "D", "opt_g", "opt_d", "generator", "batcher", "history", "fixed_z")
 
     def __init__(self, config: CGANConfig, images: torch.Tensor, labels: torch.Tensor,
                  device: torch.device | str = "cpu"):
@@ -203,29 +202,3 @@ class CGANTrainer(TrainingLoop):
         """Record ``(step, G(fixed_z, k))``: one row of ``n_samples`` images per class ``k``."""
         z = self.fixed_z.repeat(self.config.n_classes, 1)  # (K * n, z_dim): the same codes in every row
         self.snapshots.append((self.step, self.generate(z, self.fixed_labels())))
-
-    # ------------------------------------------------------------------ checkpoints
-    def state_dict(self) -> dict:
-        return {
-            "kind": self.KIND, "config": dataclasses.asdict(self.config), "step": self.step,
-            "G": self.G.state_dict(), "D": self.D.state_dict(),
-            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "generator": self.generator.get_state(), "batcher": self.batcher.state_dict(),
-            "history": self.history.state_dict(), "fixed_z": self.fixed_z.cpu(),
-            "snapshots": [[s, x] for s, x in self.snapshots], "rng": rng_state(),
-            "data_fingerprint": self.data_fingerprint(),
-        }
-
-    def load_state(self, state: dict) -> None:
-        """Restore a checkpoint dict checked by ``_read_checkpoint`` (use :meth:`load` with a path)."""
-        self.step = int(state["step"])
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.generator.set_state(state["generator"].cpu())
-        self.batcher.load_state_dict(state["batcher"])
-        self.history.load_state_dict(state["history"])
-        self.fixed_z = state["fixed_z"].to(self.device)
-        self.snapshots = [(int(s), x.cpu()) for s, x in state["snapshots"]]
-        set_rng_state(state["rng"])

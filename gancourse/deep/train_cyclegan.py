@@ -23,16 +23,11 @@ the same input checks apply: both domains in [-1, 1], no NaN/inf, resumed only o
 """
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from dataclasses import dataclass
 
 import torch
 
-from gancourse.deep.checkpoint import (
-    rng_state,
-    set_rng_state,
-)
 from gancourse.deep.cyclegan import PatchDiscriminator, ResnetGenerator
 from gancourse.deep.loop import TrainingLoop
 from gancourse.deep.losses import cycle_loss, d_loss_lsgan, g_loss_lsgan, identity_loss
@@ -132,6 +127,8 @@ class CycleGANTrainer(TrainingLoop):
     """Trains CycleGAN on unpaired images ``a`` (N, 1 or C, S, S) and ``b`` (M, C, S, S) in [-1, 1]."""
 
     KIND = "cyclegan"
+    STATE = ("G_AB", "G_BA", "D_A", "D_B", "opt_g", "opt_d", "generator", "pool_generator", "batch_a",
+             "batch_b", "pool_a", "pool_b", "history", "fixed_a", "fixed_b")
     POSTFIX = ("g_loss", "cycle", "d_loss_b")
 
     def __init__(self, config: CycleGANConfig, a: torch.Tensor, b: torch.Tensor, device: torch.device | str = "cpu"):
@@ -166,8 +163,8 @@ class CycleGANTrainer(TrainingLoop):
         self.pool_generator = torch.Generator().manual_seed(c.seed + 2)
         self.batch_a = Batcher(len(self.a), c.batch_size, self.generator, self.device)
         self.batch_b = Batcher(len(self.b), c.batch_size, self.generator, self.device)
-        self.pool_a = ImagePool(c.pool_size, self.pool_generator)
-        self.pool_b = ImagePool(c.pool_size, self.pool_generator)
+        self.pool_a = ImagePool(c.pool_size, self.pool_generator, self.device)
+        self.pool_b = ImagePool(c.pool_size, self.pool_generator, self.device)
         self.history = LossHistory(("g_loss", "adv_g", "cycle", "identity", "d_loss_a", "d_loss_b", "lr"))
         self.snapshots: list[tuple[int, torch.Tensor, torch.Tensor]] = []
         self.step = 0
@@ -239,36 +236,4 @@ class CycleGANTrainer(TrainingLoop):
         """Record ``(step, G_AB(fixed_a), G_BA(fixed_b))`` in ``snapshots``."""
         self.snapshots.append((self.step, self.translate_ab(self.fixed_a), self.translate_ba(self.fixed_b)))
 
-    # ------------------------------------------------------------------ checkpoints
     _NETS = ("G_AB", "G_BA", "D_A", "D_B")
-
-    def state_dict(self) -> dict:
-        return {
-            "kind": self.KIND, "config": dataclasses.asdict(self.config), "step": self.step,
-            **{name: getattr(self, name).state_dict() for name in self._NETS},
-            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "generator": self.generator.get_state(), "pool_generator": self.pool_generator.get_state(),
-            "batch_a": self.batch_a.state_dict(), "batch_b": self.batch_b.state_dict(),
-            "pool_a": self.pool_a.state_dict(), "pool_b": self.pool_b.state_dict(),
-            "history": self.history.state_dict(), "fixed_a": self.fixed_a.cpu(), "fixed_b": self.fixed_b.cpu(),
-            "snapshots": [[s, x, y] for s, x, y in self.snapshots], "rng": rng_state(),
-            "data_fingerprint": self.data_fingerprint(),
-        }
-
-    def load_state(self, state: dict) -> None:
-        """Restore a checkpoint dict checked by ``_read_checkpoint`` (use :meth:`load` with a path)."""
-        self.step = int(state["step"])
-        for name in self._NETS:
-            getattr(self, name).load_state_dict(state[name])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.generator.set_state(state["generator"])
-        self.pool_generator.set_state(state["pool_generator"])
-        self.batch_a.load_state_dict(state["batch_a"])
-        self.batch_b.load_state_dict(state["batch_b"])
-        self.pool_a.load_state_dict(state["pool_a"], self.device)
-        self.pool_b.load_state_dict(state["pool_b"], self.device)
-        self.history.load_state_dict(state["history"])
-        self.fixed_a, self.fixed_b = state["fixed_a"].to(self.device), state["fixed_b"].to(self.device)
-        self.snapshots = [(int(s), x, y) for s, x, y in state["snapshots"]]
-        set_rng_state(state["rng"])

@@ -33,15 +33,10 @@ is only resumed on the images it was trained on (see :mod:`gancourse.deep.loop`)
 from __future__ import annotations
 
 import copy
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 
-from gancourse.deep.checkpoint import (
-    rng_state,
-    set_rng_state,
-)
 from gancourse.deep.dcgan import (
     CRITIC_NORMS,
     G_NORMS,
@@ -180,6 +175,7 @@ class GANTrainer(TrainingLoop):
     """
 
     KIND = "gan"
+    STATE = ("G", "D", "opt_g", "opt_d", "generator", "batcher", "history", "fixed_z")
 
     def __init__(self, config: GANConfig, images: torch.Tensor, device: torch.device | str = "cpu"):
         if not isinstance(config, GANConfig):
@@ -339,29 +335,3 @@ class GANTrainer(TrainingLoop):
             s_fake = torch.cat([self.D(fake[i : i + batch_size].to(self.device)).float() for i in
                                 range(0, len(fake), batch_size)])
         return float(wasserstein_estimate(s_real, s_fake))
-
-    # ------------------------------------------------------------------ checkpoints
-    def state_dict(self) -> dict:
-        return {
-            "kind": self.KIND, "config": dataclasses.asdict(self.config), "step": self.step,
-            "G": self.G.state_dict(), "D": self.D.state_dict(),
-            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "generator": self.generator.get_state(), "batcher": self.batcher.state_dict(),
-            "history": self.history.state_dict(), "fixed_z": self.fixed_z.cpu(),
-            "snapshots": [[s, x] for s, x in self.snapshots], "rng": rng_state(),
-            "data_fingerprint": self.data_fingerprint(),
-        }
-
-    def load_state(self, state: dict) -> None:
-        """Restore a checkpoint dict checked by ``_read_checkpoint`` (use :meth:`load` with a path)."""
-        self.step = int(state["step"])
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.generator.set_state(state["generator"].cpu())
-        self.batcher.load_state_dict(state["batcher"])
-        self.history.load_state_dict(state["history"])
-        self.fixed_z = state["fixed_z"].to(self.device)
-        self.snapshots = [(int(s), x.cpu()) for s, x in state["snapshots"]]
-        set_rng_state(state["rng"])

@@ -20,7 +20,6 @@ the paper. Checkpoints resume exactly, as in :mod:`gancourse.deep.train_gan`.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from dataclasses import dataclass
 
@@ -34,7 +33,6 @@ from gancourse.deep.captions import (
     all_captions,
     meaning_code,
 )
-from gancourse.deep.checkpoint import rng_state, set_rng_state
 from gancourse.deep.gancls import (
     MatchingAwareDiscriminator,
     TextConditionedGenerator,
@@ -143,6 +141,7 @@ class GANCLSTrainer(TrainingLoop):
     """
 
     KIND = "gan-cls"
+    STATE = ("encoder", "G", "D", "opt_g", "opt_d", "generator", "batcher", "history", "fixed_z")
     POSTFIX = ("d_loss", "g_loss")
 
     def __init__(self, config: GANCLSConfig, images: torch.Tensor, labels: torch.Tensor,
@@ -308,30 +307,6 @@ class GANCLSTrainer(TrainingLoop):
         self.snapshots.append((self.step, self.generate(z, h)))
 
     # ------------------------------------------------------------------ checkpoints
-    def state_dict(self) -> dict:
-        return {
-            "kind": self.KIND, "config": dataclasses.asdict(self.config), "step": self.step,
-            "encoder": self.encoder.state_dict(), "G": self.G.state_dict(), "D": self.D.state_dict(),
-            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "generator": self.generator.get_state(), "batcher": self.batcher.state_dict(),
-            "history": self.history.state_dict(), "fixed_z": self.fixed_z.cpu(),
-            "snapshots": [[s, x] for s, x in self.snapshots], "rng": rng_state(),
-            "data_fingerprint": self.data_fingerprint(),
-        }
-
     def load_state(self, state: dict) -> None:
-        """Restore a checkpoint dict checked by ``_read_checkpoint`` (use :meth:`load` with a path)."""
-        self.step = int(state["step"])
-        self.encoder.load_state_dict(state["encoder"])
-        self.caption_table = self._caption_table()
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.generator.set_state(state["generator"].cpu())
-        self.batcher.load_state_dict(state["batcher"])
-        self.history.load_state_dict(state["history"])
-        self.fixed_z = state["fixed_z"].to(self.device)
-        self.snapshots = [(int(s), x.cpu()) for s, x in state["snapshots"]]
-        set_rng_state(state["rng"])
-
+        super().load_state(state)
+        self.caption_table = self._caption_table()  # the restored encoder's codes

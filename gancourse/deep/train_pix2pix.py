@@ -26,12 +26,10 @@ translation), and ``dropout=True`` keeps it on, with seeded masks, as the paper 
 from __future__ import annotations
 
 import copy
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 
-from gancourse.deep.checkpoint import rng_state, set_rng_state
 from gancourse.deep.loop import TrainingLoop
 from gancourse.deep.losses import d_loss_bce, g_loss_nonsaturating
 from gancourse.deep.paired import INPUT_CHANNELS, PAIRED_TASKS
@@ -161,6 +159,7 @@ class Pix2PixTrainer(TrainingLoop):
     """
 
     KIND = "pix2pix"
+    STATE = ("G", "D", "opt_g", "opt_d", "generator", "batcher", "history", "fixed_inputs", "fixed_targets")
     POSTFIX = ("l1_l1", "cgan_l1", "l1_cgan_l1", "l1_cgan_d")
 
     def __init__(self, config: Pix2PixConfig, inputs: torch.Tensor, targets: torch.Tensor,
@@ -265,34 +264,3 @@ class Pix2PixTrainer(TrainingLoop):
     def snapshot(self) -> None:
         """Record ``(step, {variant: G_variant(fixed_inputs)})`` in ``snapshots``."""
         self.snapshots.append((self.step, {v: self.translate(self.fixed_inputs, v) for v in VARIANTS}))
-
-    # ------------------------------------------------------------------ checkpoints
-    def state_dict(self) -> dict:
-        return {
-            "kind": self.KIND, "config": dataclasses.asdict(self.config), "step": self.step,
-            "G": {v: m.state_dict() for v, m in self.G.items()}, "D": {v: m.state_dict() for v, m in self.D.items()},
-            "opt_g": {v: o.state_dict() for v, o in self.opt_g.items()},
-            "opt_d": {v: o.state_dict() for v, o in self.opt_d.items()},
-            "generator": self.generator.get_state(), "batcher": self.batcher.state_dict(),
-            "history": self.history.state_dict(), "fixed_inputs": self.fixed_inputs.cpu(),
-            "fixed_targets": self.fixed_targets.cpu(),
-            "snapshots": [[s, dict(outs)] for s, outs in self.snapshots], "rng": rng_state(),
-            "data_fingerprint": self.data_fingerprint(),
-        }
-
-    def load_state(self, state: dict) -> None:
-        """Restore a checkpoint dict checked by ``_read_checkpoint`` (use :meth:`load` with a path)."""
-        self.step = int(state["step"])
-        for part, mine in (("G", self.G), ("D", self.D), ("opt_g", self.opt_g), ("opt_d", self.opt_d)):
-            saved = state[part]
-            if set(saved) != set(mine):
-                raise ValueError(f"{part} holds the variants {sorted(saved)}, expected {sorted(mine)}")
-            for v, obj in mine.items():
-                obj.load_state_dict(saved[v])
-        self.generator.set_state(state["generator"].cpu())
-        self.batcher.load_state_dict(state["batcher"])
-        self.history.load_state_dict(state["history"])
-        self.fixed_inputs = state["fixed_inputs"].to(self.device)
-        self.fixed_targets = state["fixed_targets"].to(self.device)
-        self.snapshots = [(int(s), {v: t.cpu() for v, t in outs.items()}) for s, outs in state["snapshots"]]
-        set_rng_state(state["rng"])

@@ -21,12 +21,10 @@ k steps + save + load + k steps equals 2k steps bit for bit on the CPU.
 from __future__ import annotations
 
 import copy
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 
-from gancourse.deep.checkpoint import rng_state, set_rng_state
 from gancourse.deep.lenet import random_shift
 from gancourse.deep.loop import TrainingLoop
 from gancourse.deep.runtime import (
@@ -148,6 +146,8 @@ class SSGANTrainer(TrainingLoop):
     ``labels`` (N,); only the drawn ``labeled_index`` keep their labels, the other images are unlabeled."""
 
     KIND = "ssgan"
+    STATE = ("D", "G", "baseline", "opt_d", "opt_g", "opt_b", "generator", "shift_generator", "batch_lab",
+             "batch_unl", "history", "fixed_z", "labeled_index")
     POSTFIX = ("sup", "unsup", "fm", "base_sup")
 
     def __init__(self, config: SSGANConfig, images: torch.Tensor, labels: torch.Tensor,
@@ -304,33 +304,7 @@ class SSGANTrainer(TrainingLoop):
         self.snapshots.append((self.step, self.generate(self.fixed_z)))
 
     # ------------------------------------------------------------------ checkpoints
-    _NETS = ("D", "G", "baseline")
-    _OPTS = ("opt_d", "opt_g", "opt_b")
-
-    def state_dict(self) -> dict:
-        return {
-            "kind": self.KIND, "config": dataclasses.asdict(self.config), "step": self.step,
-            **{name: getattr(self, name).state_dict() for name in self._NETS + self._OPTS},
-            "generator": self.generator.get_state(), "shift_generator": self.shift_generator.get_state(),
-            "batch_lab": self.batch_lab.state_dict(), "batch_unl": self.batch_unl.state_dict(),
-            "history": self.history.state_dict(), "fixed_z": self.fixed_z.cpu(),
-            "labeled_index": self.labeled_index.clone(),
-            "snapshots": [[s, x] for s, x in self.snapshots], "rng": rng_state(),
-            "data_fingerprint": self.data_fingerprint(),
-        }
-
     def load_state(self, state: dict) -> None:
-        """Restore a checkpoint dict checked by ``_read_checkpoint`` (use :meth:`load` with a path)."""
-        if not torch.equal(state["labeled_index"].cpu(), self.labeled_index):
+        if not torch.equal(state["labeled_index"].cpu(), self.labeled_index.cpu()):
             raise ValueError("the checkpoint's labeled digits are not the ones this trainer drew")
-        self.step = int(state["step"])
-        for name in self._NETS + self._OPTS:
-            getattr(self, name).load_state_dict(state[name])
-        self.generator.set_state(state["generator"].cpu())
-        self.shift_generator.set_state(state["shift_generator"].cpu())
-        self.batch_lab.load_state_dict(state["batch_lab"])
-        self.batch_unl.load_state_dict(state["batch_unl"])
-        self.history.load_state_dict(state["history"])
-        self.fixed_z = state["fixed_z"].to(self.device)
-        self.snapshots = [(int(s), x.cpu()) for s, x in state["snapshots"]]
-        set_rng_state(state["rng"])
+        super().load_state(state)
