@@ -16,16 +16,21 @@ from gancourse.deep.losses import (  # noqa: E402
     IDENTITY_FRACTION,
     cycle_loss,
     d_loss_bce,
+    d_loss_hinge,
     d_loss_lsgan,
+    d_loss_rpgan,
     d_loss_wgan,
+    g_loss_hinge,
     g_loss_lsgan,
     g_loss_nonsaturating,
+    g_loss_rpgan,
     g_loss_wgan,
     gradient_penalty,
     identity_loss,
     input_grad_norms,
     interpolate,
     wasserstein_estimate,
+    zero_centered_penalty,
 )
 from gancourse.nn import MLP, apply_penalty  # noqa: E402
 from gancourse.nn.penalties import interpolate as np_interpolate  # noqa: E402
@@ -204,3 +209,55 @@ def test_cycle_and_identity_losses():
         cycle_loss(x, x[:1])
     with pytest.raises(ValueError, match="shape"):
         identity_loss(x, x[:, :1])
+
+
+# ------------------------------------------------------------------ hinge, RpGAN, R1 / R2
+
+
+def test_hinge_and_rpgan_match_the_numpy_engine():
+    from gancourse.nn import losses as np_losses
+
+    rng = np.random.default_rng(3)
+    real, fake = rng.normal(size=(7, 1)) * 2, rng.normal(size=(7, 1)) * 2
+    tr, tf = torch.tensor(real, dtype=DT), torch.tensor(fake, dtype=DT)
+    assert float(d_loss_hinge(tr, tf)) == pytest.approx(np_losses.d_loss_hinge(real, fake)[0], rel=1e-12)
+    assert float(g_loss_hinge(tf)) == pytest.approx(np_losses.g_loss_hinge(fake)[0], rel=1e-12)
+    assert float(d_loss_rpgan(tr, tf)) == pytest.approx(np_losses.d_loss_rpgan(real, fake)[0], rel=1e-12)
+    assert float(g_loss_rpgan(tf, tr)) == pytest.approx(np_losses.g_loss_rpgan(fake, real)[0], rel=1e-12)
+    # the generator's gradient through D(G(z)) matches the NumPy engine's dlogits
+    tf.requires_grad_(True)
+    g_loss_rpgan(tf, tr).backward()
+    np.testing.assert_allclose(tf.grad.numpy(), np_losses.g_loss_rpgan(fake, real)[1], rtol=1e-12)
+
+
+def test_rpgan_refuses_unpaired_logits():
+    with pytest.raises(ValueError, match="same shape"):
+        d_loss_rpgan(torch.zeros(4, 1), torch.zeros(3, 1))
+    with pytest.raises(ValueError, match="same shape"):
+        g_loss_rpgan(torch.zeros(4, 1), torch.zeros(4))
+
+
+def test_zero_centered_penalty_of_a_linear_critic_is_gamma_half_norm_squared():
+    w = torch.tensor([[0.5, -2.0, 1.0]], dtype=DT)
+    critic = nn.Linear(3, 1, bias=True).to(DT)
+    with torch.no_grad():
+        critic.weight.copy_(w)
+    x = torch.randn(5, 3, dtype=DT)
+    p = zero_centered_penalty(critic, x, gamma=0.4)
+    assert float(p) == pytest.approx(0.2 * float(w.square().sum()), rel=1e-12)
+    p.backward()  # d/dw (gamma/2 ||w||^2) = gamma w
+    np.testing.assert_allclose(critic.weight.grad.numpy(), 0.4 * w.numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="gamma"):
+        zero_centered_penalty(critic, x, gamma=0.0)
+
+
+def test_zero_centered_penalty_matches_numpy_r1_on_an_mlp():
+    from gancourse.nn import r1_penalty
+
+    torch.manual_seed(0)
+    critic = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1)).to(DT)
+    x = torch.randn(6, 2, dtype=DT)
+    xg = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(critic(xg).sum(), xg)
+    expected, _ = r1_penalty(g.numpy(), 2.5)
+    assert float(zero_centered_penalty(critic, x, 2.5)) == pytest.approx(expected, rel=1e-12)

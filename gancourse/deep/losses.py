@@ -10,6 +10,12 @@ logits counts each patch as one sample). Names follow ``gancourse.nn.losses``:
 - least squares (Mao et al. 2017; CycleGAN's choice): ``L_D = 1/2 E(D(x) - 1)^2
   + 1/2 E D(G(z))^2``, ``L_G = E(D(G(z)) - 1)^2``;
 - Wasserstein (Arjovsky et al. 2017): ``L_D = E D(G(z)) - E D(x)``, ``L_G = -E D(G(z))``;
+- hinge (Lim & Ye 2017; Miyato et al. 2018; BigGAN's choice): ``L_D = E max(0, 1 - D(x)) + E max(0, 1 + D(G(z)))``,
+  ``L_G = -E D(G(z))``;
+- relativistic pairing, RpGAN (Jolicoeur-Martineau 2019; R3GAN, Huang et al. 2024), on pairs ``(x_i, G(z_i))``:
+  ``L_D = E softplus(D(G(z_i)) - D(x_i))``, ``L_G = E softplus(D(x_i) - D(G(z_i)))``;
+- zero-centred gradient penalties (Mescheder et al. 2018): R1 ``gamma/2 E ||grad D(x)||^2`` on real samples,
+  R2 the same on generated ones (R3GAN uses both);
 - gradient penalty (Gulrajani et al. 2017): ``lambda E_xhat (||grad D(xhat)||_2 - 1)^2``
   on ``xhat = eps x + (1 - eps) G(z)``, ``eps ~ U[0, 1]`` per sample, the norm taken
   over all non-batch dimensions;
@@ -25,6 +31,7 @@ from gancourse.errors import check_positive
 
 __all__ = [
     "d_loss_bce", "check_real_label", "g_loss_nonsaturating", "d_loss_lsgan", "g_loss_lsgan", "d_loss_wgan", "g_loss_wgan",
+    "d_loss_hinge", "g_loss_hinge", "d_loss_rpgan", "g_loss_rpgan", "zero_centered_penalty",
     "wasserstein_estimate", "interpolate", "input_grad_norms", "gradient_penalty", "cycle_loss", "identity_loss",
     "GP_LAMBDA", "CYCLE_LAMBDA", "IDENTITY_FRACTION",
 ]
@@ -98,6 +105,49 @@ def g_loss_wgan(fake_scores: torch.Tensor) -> torch.Tensor:
     """``-E f(G(z))``."""
     _check_nonempty("fake_scores", fake_scores)
     return -fake_scores.mean()
+
+
+def d_loss_hinge(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """Hinge loss ``E max(0, 1 - D(x)) + E max(0, 1 + D(G(z)))`` (Lim & Ye 2017; Miyato et al. 2018)."""
+    _check_nonempty("real_scores", real_scores)
+    _check_nonempty("fake_scores", fake_scores)
+    return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
+
+
+def g_loss_hinge(fake_scores: torch.Tensor) -> torch.Tensor:
+    """The hinge generator loss ``-E D(G(z))`` (the same as WGAN's)."""
+    return g_loss_wgan(fake_scores)
+
+
+def _paired(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> None:
+    _check_nonempty("real_logits", real_logits)
+    if real_logits.shape != fake_logits.shape:
+        raise ValueError(f"rpgan pairs real and generated samples: the logits must have the same shape, got "
+                         f"{tuple(real_logits.shape)} and {tuple(fake_logits.shape)}")
+
+
+def d_loss_rpgan(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Relativistic pairing loss ``E_i softplus(D(G(z_i)) - D(x_i))`` (Jolicoeur-Martineau 2019; Huang et al. 2024, eq. 2)."""
+    _paired(real_logits, fake_logits)
+    return F.softplus(fake_logits - real_logits).mean()
+
+
+def g_loss_rpgan(fake_logits: torch.Tensor, real_logits: torch.Tensor) -> torch.Tensor:
+    """Relativistic pairing generator loss ``E_i softplus(D(x_i) - D(G(z_i)))``; the real logits are needed
+    (pass them detached: G's gradient flows through ``D(G(z_i))`` only)."""
+    _paired(real_logits, fake_logits)
+    return F.softplus(real_logits - fake_logits).mean()
+
+
+def zero_centered_penalty(critic, x: torch.Tensor, gamma: float) -> torch.Tensor:
+    """``gamma/2 * mean_i ||grad_x D(x_i)||^2``: R1 when ``x`` are real samples, R2 when they are generated
+    (Mescheder et al. 2018; Huang et al. 2024 use both). ``x`` is detached; the result is differentiable in the
+    critic's parameters (double backprop). Matches ``gancourse.nn.r1_penalty`` on the same gradients."""
+    gamma = check_positive("gamma", gamma)
+    _check_nonempty("x", x)
+    x = x.detach().requires_grad_(True)
+    (g,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    return 0.5 * gamma * g.flatten(1).square().sum(1).mean()  # (N, C, H, W) -> (N,) -> ()
 
 
 def wasserstein_estimate(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
