@@ -9,10 +9,11 @@ this file imports nothing, so that ``import gancourse.deep`` stays cheap.
 - ``lenet``: the small LeNet behind the image metrics; ``metrics``: FD-LeNet and friends;
 - ``dcgan``, ``cyclegan``, ``losses``, ``pool``, ``latent``: networks, losses, history pool, latent walks;
 - ``tricks``: virtual batch norm and minibatch discrimination (Salimans et al. 2016);
-- ``conditional``, ``ssgan``, ``bigan``, ``probe``: the conditional GAN's layers, the semi-supervised GAN, BiGAN and
-  its linear probe; ``captions``, ``gancls``: GAN-CLS's captions and networks; ``explorer_widget``: the latent-walk and truncation widget;
+- ``conditional``, ``pix2pix``, ``paired``, ``ssgan``, ``bigan``, ``probe``: the conditional GAN's layers, pix2pix's
+  U-Net and PatchGAN with its paired tasks, the semi-supervised GAN, BiGAN and its linear probe; ``captions``, ``gancls``: GAN-CLS's captions and networks; ``explorer_widget``: the latent-walk and truncation widget;
+- ``equalized``: equalized learning rate, pixel norm and the minibatch standard deviation (PGGAN, StyleGAN);
 - ``runtime``, ``checkpoint``, ``loop``, ``train_gan``, ``train_cyclegan``, ``train_cgan``, ``train_ssgan``,
-  ``train_bigan``, ``train_gancls``: training loops and their plumbing; ``runs``, ``train_command``: ``gancourse train``;
+  ``train_bigan``, ``train_gancls``, ``train_pix2pix``: training loops and their plumbing; ``runs``, ``train_command``: ``gancourse train``;
 - ``splits``, ``results``: the real-vs-real reference halves, and a notebook's numbers written as JSON.
 """
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "data",
     "dcgan",
     "device",
+    "equalized",
     "explorer_widget",
     "idx",
     "latent",
@@ -33,6 +35,8 @@ __all__ = [
     "loop",
     "losses",
     "metrics",
+    "paired",
+    "pix2pix",
     "pool",
     "probe",
     "results",
@@ -45,6 +49,7 @@ __all__ = [
     "train_command",
     "train_cyclegan",
     "train_gan",
+    "train_pix2pix",
     "train_ssgan",
     "tricks",
 ]
