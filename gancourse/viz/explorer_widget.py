@@ -11,7 +11,6 @@ float32 buffers, the verdicts as text) and the browser redraws. Controls that do
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,11 +24,11 @@ except ImportError as exc:  # pragma: no cover - anywidget comes with the dev an
 from gancourse.dynamics.explorer import ExplorerSettings, Frame, explore
 from gancourse.dynamics.games import LOSSES, REGULARIZERS
 from gancourse.dynamics.integrators import METHODS
+from gancourse.viz.widget_io import STATIC, module_source
 
 __all__ = ["CONTROL_SPECS", "settings_dict", "frame_message", "error_message", "DynamicsExplorer",
            "dynamics_explorer"]
 
-STATIC = Path(__file__).with_name("static")
 
 _LOSS_NAMES = {"gan": "GAN (saturating)", "ns": "non-saturating GAN", "wgan": "WGAN"}
 _REG_NAMES = {"none": "none", "r1": "R1", "r2": "R2", "wgan-gp": "WGAN-GP", "instance-noise": "instance noise"}
@@ -131,7 +130,7 @@ def error_message(message: str, request: int = 0) -> dict[str, Any]:
 class DynamicsExplorer(anywidget.AnyWidget):
     """The explorer widget: ``settings`` come from the browser, ``frame`` goes back (see the module doc)."""
 
-    _esm = STATIC / "explorer.js"
+    _esm = module_source("explorer")
     _css = STATIC / "explorer.css"
     specs = traitlets.List().tag(sync=True)
     settings = traitlets.Dict().tag(sync=True)

@@ -1,4 +1,5 @@
-// Helpers shared by the course's canvas widgets (the GAN lab, the divergence explorer, the image explorer).
+// Helpers shared by the course's canvas widgets (the game-dynamics explorer, the GAN lab, the divergence explorer,
+// the image explorer).
 // Each widget's module is this file followed by its own (gancourse.viz.lab_widget.module_source).
 
 function floats(v) {
@@ -214,8 +215,9 @@ function nearest(values, x) {
 }
 
 // One control: its element, a getter and a setter for its value; onChange runs on every change by the user.
-// Kinds: select (options [[value, text]], numbers stay numbers), checkbox, log (a slider over round values spaced
-// evenly in log scale), range (min, max, step), and "custom" (the widget fills the element itself).
+// Kinds: select (options [[value, text]], numbers stay numbers), checkbox, matrix (number inputs, row by row), log
+// (a slider over round values spaced evenly in log scale), range (min, max, step), and "custom" (the widget fills
+// the element itself).
 function makeControl(spec, value, onChange) {
   const wrap = el("div", { class: "gc-control", "data-control": spec.name });
   const label = el("span", { class: "gc-label", text: spec.label });
@@ -237,7 +239,27 @@ function makeControl(spec, value, onChange) {
     label.prepend(box);
     get = () => box.checked;
     set = (v) => { box.checked = !!v; };
+  } else if (spec.kind === "matrix") {
+    // number inputs, row by row; an entry being typed ("", "-") keeps its last number
+    const grid = el("div", { class: "gc-matrix" });
+    const inputs = [];
+    const last = value.map(Number);
+    value.forEach((v, i) => {
+      const input = el("input", { type: "number", name: `${spec.name}${i}`, min: spec.min, max: spec.max, step: spec.step });
+      input.value = v;
+      input.addEventListener("input", () => {
+        if (input.value === "" || !isFinite(Number(input.value))) return;
+        last[i] = Number(input.value);
+        onChange();
+      });
+      inputs.push(input);
+      grid.append(input);
+    });
+    wrap.append(grid);
+    get = () => [...last];
+    set = (v) => { v.forEach((x, i) => { last[i] = Number(x); inputs[i].value = x; }); };
   } else if (spec.kind === "log") {
+    // a slider over round values with two significant digits, evenly spaced in log scale within each decade
     const values = logValues(spec.min, spec.max);
     const input = el("input", { type: "range", name: spec.name, min: 0, max: values.length - 1, step: 1 });
     input.dataset.values = JSON.stringify(values);
