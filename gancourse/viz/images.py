@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from gancourse.errors import check_positive_int
+from gancourse.viz.layout import capped_figsize, panel_grid
 
 __all__ = ["to_numpy", "make_grid", "show_grid", "plot_curves", "plot_snapshots", "plot_rows"]
 
@@ -91,13 +92,14 @@ def plot_curves(history: Mapping[str, Sequence[float]], keys: Sequence[str], ax:
 
 
 def plot_snapshots(snapshots: Sequence[tuple], n_show: int = 16, nrow: int = 8, max_cols: int = 4) -> plt.Figure:
-    """One grid per snapshot ``(step, images, ...)`` (the first image set of each), titled by its step."""
+    """One grid per snapshot ``(step, images, ...)`` (the first image set of each), titled by its step.
+
+    At most ``max_cols`` grids a row, and no more than fit in 11 inches (:func:`gancourse.viz.layout.panel_grid`).
+    """
     if not snapshots:
         raise ValueError("snapshots is empty: train first")
-    k = len(snapshots)
-    cols = min(k, max_cols)
-    rows = -(-k // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
+    rows, cols, figsize = panel_grid(len(snapshots), panel=(2.7, 2.9), max_cols=max_cols)
+    fig, axes = plt.subplots(rows, cols, figsize=figsize, squeeze=False)
     for ax in axes.ravel():
         ax.set_axis_off()
     for ax, snap in zip(axes.ravel(), snapshots):
@@ -107,11 +109,14 @@ def plot_snapshots(snapshots: Sequence[tuple], n_show: int = 16, nrow: int = 8, 
 
 
 def plot_rows(rows: Sequence[Any], labels: Sequence[str] | None = None, width: float = 10.0) -> plt.Figure:
-    """Several image batches (N_i, C, H, W), one per row (e.g. a latent walk per row, or a -> G(a) -> F(G(a)))."""
+    """Several image batches (N_i, C, H, W), one per row (e.g. a latent walk per row, or a -> G(a) -> F(G(a))).
+
+    The figure is ``width`` inches wide, capped at 11 (:func:`gancourse.viz.layout.capped_figsize`).
+    """
     arrays = [to_numpy(r) for r in rows]
     if not arrays:
         raise ValueError("rows is empty")
-    fig, axes = plt.subplots(len(arrays), 1, figsize=(width, 1.3 * len(arrays) + 0.2), squeeze=False)
+    fig, axes = plt.subplots(len(arrays), 1, figsize=capped_figsize(width, 1.3 * len(arrays) + 0.2), squeeze=False)
     for i, (ax, x) in enumerate(zip(axes[:, 0], arrays)):
         show_grid(ax, x, nrow=len(x))
         if labels is not None:

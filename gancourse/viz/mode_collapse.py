@@ -7,7 +7,6 @@
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,22 +14,24 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from gancourse.toy.distributions import get_dataset
+from gancourse.viz.layout import MAX_WIDTH, panel_grid
 
 __all__ = ["plot_toy_datasets", "plot_toy_snapshots", "plot_mode_coverage", "plot_trick_bars"]
 
 
 def plot_toy_datasets(names: Sequence[str], n: int = 2000, seed: int = 0, ncols: int = 3) -> plt.Figure:
-    """``n`` samples (drawn with ``seed``) of each named 2D toy distribution, ``ncols`` panels a row.
+    """``n`` samples (drawn with ``seed``) of each named 2D toy distribution, at most ``ncols`` panels a row.
 
-    Mixture centres are marked with crosses and counted in the panel's title; panels beyond the last
-    data set are switched off.
+    Panels wrap into more rows where ``ncols`` of them would not fit in 11 inches
+    (:func:`gancourse.viz.layout.panel_grid`). Mixture centres are marked with crosses and counted in the
+    panel's title; panels beyond the last data set are switched off.
     """
     sets = [get_dataset(name) for name in names]
     flat = [ds.name for ds in sets if ds.dim != 2]
     if flat or not sets:
         raise ValueError(f"plot_toy_datasets draws 2D distributions; got none or 1D ones: {flat}")
-    nrows = math.ceil(len(sets) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 4 * nrows), squeeze=False)
+    nrows, ncols, figsize = panel_grid(len(sets), panel=(3.6, 3.6), max_cols=ncols, extra_height=0.3)
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
     for ax, ds in zip(axes.ravel(), sets):
         x = ds.sample(n, seed)  # (n, 2)
         ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.5)
@@ -110,7 +111,7 @@ def plot_trick_bars(
         raise ValueError(f"plot_trick_bars needs a baseline row and at least one more, got {rows}")
     y = np.arange(len(rows))
     colors = ["tab:gray"] + ["tab:blue"] * (len(rows) - 2) + ["tab:green"]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 0.35 * len(rows) + 1.5), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(MAX_WIDTH, 0.35 * len(rows) + 1.5), sharey=True)
     for ax, key, scale, label, top in ((axes[0], "hq", 100, "HQ samples (%)", 100),
                                        (axes[1], "modes", 1, f"modes covered (of {n_modes})", n_modes)):
         val, err = _bar_values(s, key, show_err)

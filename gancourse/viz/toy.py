@@ -146,7 +146,7 @@ def plot_samples(
         d = None if d_fn is None else np.asarray(d_fn(xs[:, None]), dtype=float)
         twin = _draw_1d(ax, real, fake, xs, d, centers, extent, d_label)
         ax.set_title(title)
-        _legend(ax, *([twin] if twin is not None else []), loc="upper right", fontsize=7)
+        _legend(ax, *([twin] if twin is not None else []), loc="upper right", fontsize=8)
         return ax
     if d_fn is not None:
         xs, ys, pts = heatmap_grid(extent)
@@ -159,7 +159,7 @@ def plot_samples(
     ax.set_ylim(-extent, extent)
     ax.set_aspect("equal")
     ax.set_title(title)
-    _legend(ax, loc="upper right", fontsize=7, framealpha=0.9, marker_size=25)
+    _legend(ax, loc="upper right", fontsize=8, framealpha=0.9, marker_size=25)
     return ax
 
 
@@ -259,7 +259,7 @@ def animation_frame(
         xs = np.linspace(-extent, extent, len(heat))
         d_limits = None if vmin is None or vmax is None else (vmin, vmax)
         twin = _draw_1d(ax, real, frame["fake"], xs, heat, None, extent, label, d_limits)
-        _legend(ax, twin, loc="upper right", fontsize=7)
+        _legend(ax, twin, loc="upper right", fontsize=8)
     else:
         fig, ax = plt.subplots(figsize=(4.8, 4), dpi=80)
         im = _heat_image(ax, heat, extent, vmin=vmin, vmax=vmax)
