@@ -38,6 +38,7 @@ from gancourse.nn.penalties import (
     interpolate,
     penalty_from_grad,
     r1_penalty,
+    r1_r2_penalty,
     wgan_gp_penalty,
 )
 from gancourse.nn.tricks import HistoricalAverage, feature_matching_loss, instance_noise_std
@@ -82,6 +83,7 @@ __all__ = [
     "PENALTY_POINTS",
     "penalty_from_grad",
     "r1_penalty",
+    "r1_r2_penalty",
     "rel_error",
     "ReLU",
     "RMSProp",

@@ -45,7 +45,7 @@ class ToyConfig:
     init: str = option("uniform", 'weight initialisation of both networks', choices=INITS)
     loss: str = option("ns", 'adversarial loss', choices=LOSSES)
     penalty: str = option("r1", 'gradient penalty on the discriminator', choices=PENALTIES)
-    gamma: float = option(0.1, 'penalty weight: gamma of R1/R2, lambda of WGAN-GP')
+    gamma: float = option(0.1, 'penalty weight: gamma of R1/R2 (of each term of r1+r2), lambda of WGAN-GP')
     penalty_every: int = option(1, "apply the penalty every k-th iteration with weight k*gamma (lazy "
                                    "regularization)")
     optimizer: str = option("adam", 'optimizer of both players', choices=OPTIMIZERS)

@@ -162,7 +162,8 @@ class ToyGAN:
         if not regularize:
             D.backward(dout)
         else:
-            at = {"real": slice(0, B), "fake": slice(B, 2 * B), "interpolates": slice(2 * B, 3 * B)}
+            at = {"real": slice(0, B), "fake": slice(B, 2 * B), "real+fake": slice(0, 2 * B),
+                  "interpolates": slice(2 * B, 3 * B)}
             g = D.input_grad(rows=at[PENALTY_POINTS[cfg.penalty]])  # (B, dim)
             value, dg = penalty_from_grad(cfg.penalty, g, cfg.gamma * cfg.penalty_every)
             self._penalty = value / cfg.penalty_every  # reported on the scale of gamma

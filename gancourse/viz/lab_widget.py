@@ -34,7 +34,7 @@ LOSS_NAMES = {"gan": "minimax (saturating)", "ns": "non-saturating", "wgan": "WG
               "lsgan": "least squares", "rpgan": "relativistic (RpGAN)"}
 _DATA_NAMES = {"ring8": "ring of 8", "grid25": "grid of 25", "two_moons": "two moons", "spiral": "spiral",
                "drawn": "points you draw"}
-_PENALTY_NAMES = {"none": "none", "r1": "R1 (reals)", "r2": "R2 (fakes)", "wgan-gp": "WGAN-GP"}
+_PENALTY_NAMES = {"none": "none", "r1": "R1 (reals)", "r2": "R2 (fakes)", "wgan-gp": "WGAN-GP", "r1+r2": "R1 + R2"}
 
 #: the controls the browser draws, in order (see static/gan_lab.js); ``local`` ones change only the drawing
 CONTROL_SPECS: tuple[dict[str, Any], ...] = (
