@@ -124,7 +124,7 @@ def test_presets_by_tier_keep_smoke_working(preset):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "biggan"], "argument MODEL: invalid choice: 'biggan'"),
+    (["train", "gigagan"], "argument MODEL: invalid choice: 'gigagan'"),
     (["train", "dcgan", "--preset", "huge"], "argument --preset: invalid choice: 'huge'"),
     (["train", "wgan-gp", "--critic-norm", "batch"], "argument --critic-norm: invalid choice: 'batch'"),
     (["train", "dcgan", "--gp-lambda", "5"], "unrecognized arguments: --gp-lambda 5"),

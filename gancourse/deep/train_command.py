@@ -256,7 +256,7 @@ def _finish(spec: ModelSpec, trainer: TrainingLoop, folder: RunFolder, info: dic
         _write_snapshot(spec, trainer, folder, snapshot)
     c = trainer.config
     folder.write_json({
-        **info, "seed": c.seed, "steps": trainer.step, "eval_seconds": time.perf_counter() - start,
+        **info, **evaluation.summary, "seed": c.seed, "steps": trainer.step, "eval_seconds": time.perf_counter() - start,
         "device": str(trainer.device), "threads": torch.get_num_threads(), "config": dataclasses.asdict(c),
         "report": evaluation.report, "final_losses": trainer.history.last(),
         "samples": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in evaluation.arrays.items()},

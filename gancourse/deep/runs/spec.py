@@ -36,11 +36,14 @@ class Evaluation:
     report : ``{metric: {floor, trained, ceiling, better}}`` (:func:`gancourse.deep.metrics.add_metric`)
     arrays : the contents of ``samples.npz``; ``images`` is float32 (N, C, 32, 32) in [-1, 1]
     grid : the picture written to ``samples.png``
+    summary : the model's headline numbers, written at the top level of ``metrics.json`` as well (for example
+        StackedMNIST's ``modes`` and ``reverse_kl``)
     """
 
     report: dict
     arrays: dict[str, np.ndarray]
     grid: Grid
+    summary: dict[str, float] = field(default_factory=dict)
 
 
 def _nothing_scheduled(config: Any) -> str | None:
