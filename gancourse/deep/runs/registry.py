@@ -42,6 +42,7 @@ MODELS: dict[str, ModelEntry] = {e.name: e for e in (
     ModelEntry("bigan", "BiGAN / ALI: an encoder learned adversarially, with a linear probe (Donahue et al. 2017; Dumoulin et al. 2017)", lambda: import_module("gancourse.deep.runs.bigan").BIGAN),
     ModelEntry("pix2pix", "pix2pix, paired image-to-image translation, with the L1 / cGAN / L1 + cGAN ablation (Isola et al. 2017)", lambda: import_module("gancourse.deep.runs.pix2pix").PIX2PIX),
     ModelEntry("ssgan", "Semi-supervised GAN: a K+1-class discriminator with feature matching, 100 labels of MNIST-5k (Salimans et al. 2016)", lambda: import_module("gancourse.deep.runs.ssgan").SSGAN),
+    ModelEntry("pggan", "Progressive GAN: G and D grown 4 -> 32 with fade-in, equalized LR, pixel norm, minibatch stddev (Karras et al. 2018)", lambda: import_module("gancourse.deep.runs.pggan").PGGAN),
     ModelEntry("r3gan", "R3GAN: the relativistic pairing loss with R1 + R2 on a normalisation-free ResNeXt-style ConvNet (Huang et al. 2024)", lambda: import_module("gancourse.deep.runs.r3gan").R3GAN),
     ModelEntry("stylegan", "A small StyleGAN: mapping network, AdaIN or modulated convolutions, noise, style mixing, truncation, PPL (Karras et al. 2019; 2020)", lambda: import_module("gancourse.deep.runs.stylegan").STYLEGAN),
     ModelEntry("stackedmnist", "StackedMNIST, 1000 modes: DCGAN vs PacGAN packing, modes and reverse KL on 26,000 samples (Metz et al. 2017; Lin et al. 2018)", lambda: import_module("gancourse.deep.runs.stacked").STACKED),
