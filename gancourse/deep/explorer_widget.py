@@ -19,7 +19,6 @@ Images are cached per code set, so moving ``t`` runs the generator on one code o
 """
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -37,7 +36,7 @@ except ImportError as exc:  # pragma: no cover - anywidget comes with the dev an
 from gancourse.deep.latent import interpolate_latents, lerp, slerp
 from gancourse.errors import check_positive_int
 from gancourse.options import check_choices, option
-from gancourse.viz.widget_io import STATIC, f32, json_safe, module_source
+from gancourse.viz.widget_io import STATIC, RequestedFrames, f32, json_safe, module_source
 
 __all__ = ["ImageExplorerSettings", "CONTROLS", "CONTROL_SPECS", "truncate", "latent_codes", "ImageExplorer",
            "image_frame", "diversity", "ImageExplorerWidget", "image_explorer"]
@@ -189,7 +188,7 @@ def image_frame(explorer: ImageExplorer, s: ImageExplorerSettings, request: int 
     return json_safe(msg), [f32(walk), f32(at), f32(grid)]
 
 
-class ImageExplorerWidget(anywidget.AnyWidget):
+class ImageExplorerWidget(RequestedFrames, anywidget.AnyWidget):
     """The explorer widget: the browser sends each change with a request number, the kernel answers with a frame."""
 
     _esm = module_source("image_explorer")
@@ -202,34 +201,11 @@ class ImageExplorerWidget(anywidget.AnyWidget):
         super().__init__(specs=[dict(c) for c in CONTROL_SPECS], settings=vars(s).copy(), **kwargs)
         self.explorer = explorer
         self.current = s
-        self.last: dict[str, Any] = {}
-        self.on_msg(self._on_msg)
+        self.listen()
 
-    def render_frame(self, values: dict[str, Any], request: int = 0) -> tuple[dict[str, Any], list[bytes]]:
-        """The frame for the settings ``values``, or an error message naming what is wrong."""
-        t0 = time.perf_counter()
-        try:
-            s = ImageExplorerSettings.from_mapping({**vars(self.current), **values})
-            msg, buffers = image_frame(self.explorer, s, request)
-        except (ValueError, TypeError) as exc:
-            return {"type": "error", "request": int(request), "error": str(exc)}, []
-        self.current = s
-        msg["compute_ms"] = 1e3 * (time.perf_counter() - t0)
-        return msg, buffers
-
-    def frame(self) -> dict[str, Any]:
-        """The JSON part of the frame of the current settings (for notebooks and tests)."""
-        return self.render_frame({})[0]
-
-    def _on_msg(self, _widget: Any, content: dict[str, Any], _buffers: list) -> None:
-        if content.get("type") == "hello":
-            msg, buffers = self.render_frame({}, 0)
-        elif content.get("type") == "change":
-            msg, buffers = self.render_frame(dict(content.get("changes", {})), int(content.get("request", 0)))
-        else:
-            return
-        self.last = msg
-        self.send(msg, buffers)
+    def compute(self, changes: dict[str, Any], request: int) -> tuple[ImageExplorerSettings, dict[str, Any], list[bytes]]:
+        s = ImageExplorerSettings.from_mapping({**vars(self.current), **changes})
+        return (s, *image_frame(self.explorer, s, request))
 
 
 def image_explorer(trainer: Any, **settings: Any) -> ImageExplorerWidget:

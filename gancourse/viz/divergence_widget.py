@@ -10,7 +10,6 @@ hidden; the mean and std of a component of weight 0 are disabled.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import numpy as np
@@ -29,7 +28,7 @@ from gancourse.divergences.explorer import (
     DivergenceSettings,
     explore_divergences,
 )
-from gancourse.viz.widget_io import STATIC, f32, json_safe, module_source
+from gancourse.viz.widget_io import STATIC, RequestedFrames, f32, json_safe, module_source
 
 __all__ = ["CONTROL_SPECS", "divergence_message", "DivergenceExplorer", "divergence_explorer"]
 
@@ -75,9 +74,10 @@ def divergence_message(frame: DivergenceFrame, request: int = 0) -> tuple[dict[s
     return json_safe(msg), [f32(v) for v in arrays.values()]
 
 
-class DivergenceExplorer(anywidget.AnyWidget):
+class DivergenceExplorer(RequestedFrames, anywidget.AnyWidget):
     """The widget: the browser sends each change with a request number, the kernel answers with a frame."""
 
+    NUMERIC = (ArithmeticError, np.linalg.LinAlgError)
     _esm = module_source("divergence_explorer")
     _css = STATIC / "divergence_explorer.css"
     specs = traitlets.List().tag(sync=True)
@@ -87,36 +87,11 @@ class DivergenceExplorer(anywidget.AnyWidget):
         s = settings or DivergenceSettings()
         super().__init__(specs=[dict(c) for c in CONTROL_SPECS], settings=vars(s).copy(), **kwargs)
         self.current = s
-        self.last: dict[str, Any] = {}
-        self.on_msg(self._on_msg)
+        self.listen()
 
-    def render_frame(self, changes: dict[str, Any], request: int = 0) -> tuple[dict[str, Any], list[bytes]]:
-        """The frame after ``changes`` of the settings, or an error message naming what is wrong."""
-        t0 = time.perf_counter()
-        try:
-            s = DivergenceSettings.from_mapping({**vars(self.current), **changes})
-            msg, buffers = divergence_message(explore_divergences(s), request)
-        except (ValueError, TypeError) as exc:
-            return {"type": "error", "request": int(request), "error": str(exc)}, []
-        except (ArithmeticError, np.linalg.LinAlgError) as exc:
-            return {"type": "error", "request": int(request), "error": f"{type(exc).__name__}: {exc}"}, []
-        self.current = s
-        msg["compute_ms"] = 1e3 * (time.perf_counter() - t0)
-        return msg, buffers
-
-    def frame(self) -> dict[str, Any]:
-        """The JSON part of the frame of the current settings (for notebooks and tests)."""
-        return self.render_frame({})[0]
-
-    def _on_msg(self, _widget: Any, content: dict[str, Any], _buffers: list) -> None:
-        if content.get("type") == "hello":
-            msg, buffers = self.render_frame({}, 0)
-        elif content.get("type") == "change":
-            msg, buffers = self.render_frame(dict(content.get("changes", {})), int(content.get("request", 0)))
-        else:
-            return
-        self.last = msg
-        self.send(msg, buffers)
+    def compute(self, changes: dict[str, Any], request: int) -> tuple[DivergenceSettings, dict[str, Any], list[bytes]]:
+        s = DivergenceSettings.from_mapping({**vars(self.current), **changes})
+        return (s, *divergence_message(explore_divergences(s), request))
 
 
 def divergence_explorer(**settings: Any) -> DivergenceExplorer:
