@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from gancourse.errors import check_choice
 
-__all__ = ["TIERS", "default_tier", "check_tier", "pick", "smoke_mode"]
+__all__ = ["TIERS", "default_tier", "check_tier", "preset_tier", "pick", "smoke_mode"]
 
 TIERS = ("smoke", "lecture", "full")
 T = TypeVar("T")
@@ -30,6 +30,20 @@ def smoke_mode() -> bool:
 def check_tier(tier: Any) -> str:
     """``tier`` if it names a tier, else a ValueError listing them."""
     return check_choice("tier", tier, TIERS)
+
+
+def preset_tier(smoke: bool, tier: str | None) -> str:
+    """The tier a preset function was asked for: ``tier`` if given, else "smoke" or "full" from ``smoke``.
+
+    ``smoke=True`` with another tier is refused (a ValueError naming both); the tiers are
+    ``TIERS``: smoke (a CPU test run), lecture (a 2-core CPU, a few minutes), full (a GPU).
+    """
+    if tier is None:
+        return "smoke" if smoke else "full"
+    check_tier(tier)
+    if smoke and tier != "smoke":
+        raise ValueError(f"smoke=True contradicts tier={tier!r}; give only tier (smoke, lecture or full)")
+    return tier
 
 
 def default_tier() -> str:

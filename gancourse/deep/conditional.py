@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gancourse.deep.dcgan import _check_size, init_dcgan_weights
+from gancourse.deep.dcgan import init_dcgan_weights, stride2_stages
 from gancourse.errors import check_choice, check_positive_int
 
 __all__ = ["ClassConditionalBatchNorm2d", "ConditionalGenerator", "ConcatDiscriminator", "ProjectionDiscriminator",
@@ -140,7 +140,7 @@ class ConditionalGenerator(nn.Module):
         check_positive_int("embed_dim", embed_dim)
         check_positive_int("channels", channels)
         check_positive_int("width", width)
-        k = _check_size(image_size)
+        k = stride2_stages(image_size)
         self.image_size, self.conditional_bn = image_size, bool(conditional_bn)
         self.embed = nn.Embedding(n_classes, embed_dim)  # e(y)
         nn.init.normal_(self.embed.weight, 0.0, EMBED_INIT_STD)
@@ -174,7 +174,7 @@ def _phi(in_channels: int, width: int, image_size: int) -> tuple[nn.Sequential, 
     Strided 4x4 convolutions with LeakyReLU(0.2), batch norm on every layer but the first, and the last
     4x4 feature map flattened.
     """
-    k = _check_size(image_size)
+    k = stride2_stages(image_size)
     layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
     c = width
     for _ in range(k - 1):  # (N, c, s, s) -> (N, 2c, s/2, s/2)

@@ -34,13 +34,13 @@ from gancourse.deep.tricks import MBD_KERNEL_DIM, MinibatchDiscrimination, Virtu
 from gancourse.errors import check_choice, check_positive_int
 
 __all__ = ["DCGANGenerator", "DCGANDiscriminator", "WGANCritic", "init_dcgan_weights", "count_parameters",
-           "CRITIC_NORMS", "G_NORMS"]
+           "stride2_stages", "CRITIC_NORMS", "G_NORMS"]
 
 CRITIC_NORMS = ("none", "layer")
 G_NORMS = ("batch", "virtual")  # the generator's normalization: batch norm, or virtual batch norm
 
 
-def _check_size(image_size: int) -> int:
+def stride2_stages(image_size: int) -> int:
     """The number of stride-2 stages between 4x4 and ``image_size`` (a power of two >= 8)."""
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8 \
             or image_size & (image_size - 1):
@@ -96,7 +96,7 @@ class DCGANGenerator(nn.Module):
         _check_int("width", width)
         self.norm = check_choice("norm", norm, G_NORMS)
         self.n_reference = _check_int("n_reference", n_reference) if norm == "virtual" else 0
-        k = _check_size(image_size)
+        k = stride2_stages(image_size)
         self.image_size = image_size
 
         def bn(c: int) -> nn.Module:
@@ -124,7 +124,7 @@ class DCGANGenerator(nn.Module):
 
 def _down_stack(channels: int, width: int, image_size: int, norm: str) -> nn.Sequential:
     """Strided 4x4 convolutions ``(N, C, S, S) -> (N, 1)`` (logits), LeakyReLU(0.2), no norm on the input."""
-    k = _check_size(image_size)
+    k = stride2_stages(image_size)
     layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
     c = width
     for _ in range(k - 1):  # (N, c, s, s) -> (N, 2c, s/2, s/2)

@@ -45,10 +45,9 @@ from gancourse.deep.runtime import (
     use_autocast,
     use_compile,
 )
-from gancourse.deep.train_gan import preset_tier
 from gancourse.errors import check_positive
 from gancourse.options import option
-from gancourse.tiers import pick
+from gancourse.tiers import pick, preset_tier
 
 __all__ = ["BiGANConfig", "BiGANTrainer", "bigan_preset", "bigan_d_loss", "bigan_eg_loss"]
 

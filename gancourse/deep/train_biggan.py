@@ -48,10 +48,9 @@ from gancourse.deep.runtime import (
     use_autocast,
     use_compile,
 )
-from gancourse.deep.train_gan import preset_tier
 from gancourse.errors import check_choice, check_positive, check_positive_int
 from gancourse.options import option
-from gancourse.tiers import pick
+from gancourse.tiers import pick, preset_tier
 
 __all__ = ["BigGANConfig", "BigGANTrainer", "biggan_preset"]
 

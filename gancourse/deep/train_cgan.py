@@ -38,10 +38,9 @@ from gancourse.deep.runtime import (
     use_autocast,
     use_compile,
 )
-from gancourse.deep.train_gan import preset_tier
 from gancourse.errors import check_choice
 from gancourse.options import option
-from gancourse.tiers import pick
+from gancourse.tiers import pick, preset_tier
 
 __all__ = ["CGANConfig", "CGANTrainer", "cgan_preset"]
 

@@ -69,9 +69,9 @@ from gancourse.deep.runtime import (
 )
 from gancourse.errors import check_choice, check_positive, check_positive_int
 from gancourse.options import option
-from gancourse.tiers import check_tier, pick
+from gancourse.tiers import pick, preset_tier
 
-__all__ = ["GANConfig", "GANTrainer", "GAN_LOSSES", "dcgan_preset", "wgan_gp_preset", "preset_tier"]
+__all__ = ["GANConfig", "GANTrainer", "GAN_LOSSES", "dcgan_preset", "wgan_gp_preset"]
 
 GAN_LOSSES = ("dcgan", "wgan-gp")
 
@@ -123,20 +123,6 @@ class GANConfig:
             raise ValueError(f"minibatch_discrimination applies to loss 'dcgan', not {self.loss!r}: the gradient "
                              f"penalty is taken per sample, and these features couple the samples of a batch; "
                              f"use minibatch_discrimination=0")
-
-
-def preset_tier(smoke: bool, tier: str | None) -> str:
-    """The tier a preset function was asked for: ``tier`` if given, else "smoke" or "full" from ``smoke``.
-
-    ``smoke=True`` with another tier is refused (a ValueError naming both); the tiers are
-    ``gancourse.tiers.TIERS``: smoke (a CPU test run), lecture (a 2-core CPU, a few minutes), full (a GPU).
-    """
-    if tier is None:
-        return "smoke" if smoke else "full"
-    check_tier(tier)
-    if smoke and tier != "smoke":
-        raise ValueError(f"smoke=True contradicts tier={tier!r}; give only tier (smoke, lecture or full)")
-    return tier
 
 
 def dcgan_preset(smoke: bool = False, tier: str | None = None, **overrides) -> GANConfig:

@@ -45,10 +45,9 @@ from gancourse.deep.runtime import (
     use_autocast,
     use_compile,
 )
-from gancourse.deep.train_gan import preset_tier
 from gancourse.errors import check_choice, check_positive
 from gancourse.options import option
-from gancourse.tiers import pick
+from gancourse.tiers import pick, preset_tier
 
 __all__ = ["Pix2PixConfig", "Pix2PixTrainer", "pix2pix_preset", "VARIANTS", "VARIANT_NAMES", "l1_loss",
            "pix2pix_g_loss", "pix2pix_d_loss"]

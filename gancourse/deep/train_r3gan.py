@@ -40,10 +40,9 @@ from gancourse.deep.runtime import (
     use_autocast,
     use_compile,
 )
-from gancourse.deep.train_gan import preset_tier
 from gancourse.errors import check_positive
 from gancourse.options import option
-from gancourse.tiers import pick
+from gancourse.tiers import pick, preset_tier
 
 __all__ = ["R3GANConfig", "R3GANTrainer", "r3gan_preset", "logits_and_penalty"]
 

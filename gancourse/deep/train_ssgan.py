@@ -50,10 +50,9 @@ from gancourse.deep.ssgan import (
     unsupervised_loss,
 )
 from gancourse.deep.train_cyclegan import linear_decay
-from gancourse.deep.train_gan import preset_tier
 from gancourse.errors import check_positive, check_positive_int
 from gancourse.options import option
-from gancourse.tiers import pick
+from gancourse.tiers import pick, preset_tier
 
 __all__ = ["SSGANConfig", "SSGANTrainer", "ssgan_preset", "draw_labeled", "CLASSIFIERS"]
 

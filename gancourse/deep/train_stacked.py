@@ -52,10 +52,9 @@ from gancourse.deep.runtime import (
     use_compile,
 )
 from gancourse.deep.stacked_mnist import draw_triples, mode_of_classes, stack
-from gancourse.deep.train_gan import preset_tier
 from gancourse.errors import check_choice, check_positive, check_positive_int
 from gancourse.options import option
-from gancourse.tiers import pick
+from gancourse.tiers import pick, preset_tier
 
 __all__ = ["StackedConfig", "StackedTrainer", "stacked_preset", "RECIPES", "LOSSES", "D_NORMS", "pack", "unpack"]
 

@@ -29,10 +29,9 @@ from gancourse.deep.loop import TrainingLoop
 from gancourse.deep.losses import d_loss_bce, g_loss_nonsaturating, zero_centered_penalty
 from gancourse.deep.runtime import Batcher, LossHistory, check_image_range, check_run_config, eval_mode
 from gancourse.deep.stylegan import SYNTHESIS, StyleDiscriminator, StyleGenerator, truncate
-from gancourse.deep.train_gan import preset_tier
 from gancourse.errors import check_choice, check_positive, check_positive_int
 from gancourse.options import option
-from gancourse.tiers import pick
+from gancourse.tiers import pick, preset_tier
 
 __all__ = ["StyleGANConfig", "StyleGANTrainer", "stylegan_preset"]
 
