@@ -7,6 +7,10 @@ and ``training_images()``, plus the class attributes ``KIND`` (written into chec
 attributes a checkpoint holds, see :meth:`TrainingLoop.state_dict`) and ``POSTFIX`` (the losses shown on
 the progress bar; None: all of them).
 
+A trainer's ``__init__`` starts with :meth:`TrainingLoop._set_up` (the config's type, ``config``, ``device``,
+``amp``, ``compiled``) and takes its images through :meth:`TrainingLoop._device_images` (shape, float32 on the
+device, values in [-1, 1]).
+
 Checks shared by the trainers: :meth:`TrainingLoop.train` refuses NaN/inf training images before
 the first step that would use them; :meth:`TrainingLoop.load` refuses a file that is not a
 checkpoint of this trainer (:class:`gancourse.deep.checkpoint.CheckpointError` for a missing or
@@ -27,7 +31,15 @@ from typing import Any, Self
 import torch
 
 from gancourse.deep.checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from gancourse.deep.runtime import check_finite_images, data_fingerprint, progress_bar
+from gancourse.deep.runtime import (
+    check_finite_images,
+    check_image_range,
+    check_image_shape,
+    data_fingerprint,
+    progress_bar,
+    use_autocast,
+    use_compile,
+)
 from gancourse.errors import check_positive_int
 
 __all__ = ["TrainingLoop", "RESUMABLE_FIELDS", "FINGERPRINT_KEY"]
@@ -87,6 +99,30 @@ class TrainingLoop:
     #: the attributes a checkpoint holds, each under its own name (see :meth:`state_dict`)
     STATE: tuple[str, ...] = ()
     POSTFIX: tuple[str, ...] | None = None
+
+    # ------------------------------------------------------------------ set-up shared by the trainers
+    def _set_up(self, config: Any, config_class: type, device: torch.device | str) -> None:
+        """Refuse a ``config`` that is not a ``config_class`` (TypeError); set ``config``, ``device``, and ``amp``
+        and ``compiled``: whether bf16 autocast and ``torch.compile`` are in use (on CUDA, when the config asks
+        for them; False for a config without that field)."""
+        if not isinstance(config, config_class):
+            name = config_class.__name__
+            article = "an" if name[0] in "AEIOU" or (name[0] in "FHLMNRSX" and not name[1:2].islower()) else "a"
+            raise TypeError(f"config must be {article} {name}, got {type(config).__name__}")
+        self.config = config
+        self.device = torch.device(device)
+        self.amp = use_autocast(self.device, getattr(config, "amp", False))
+        self.compiled = use_compile(self.device, getattr(config, "compile", False))
+
+    def _device_images(self, name: str, x: torch.Tensor, shape: tuple | None = None) -> torch.Tensor:
+        """``x`` as float32 on ``device``, checked: of shape ``(N, *shape)`` when ``shape`` is given
+        (:func:`~gancourse.deep.runtime.check_image_shape`), with values in [-1, 1]
+        (:func:`~gancourse.deep.runtime.check_image_range`); ``name`` is how errors call it."""
+        if shape is not None:
+            check_image_shape(name, x, shape)
+        x = x.to(self.device, torch.float32)
+        check_image_range(name, x)
+        return x
 
     def networks(self) -> list[torch.nn.Module]:  # pragma: no cover - abstract
         raise NotImplementedError

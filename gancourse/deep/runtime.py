@@ -14,7 +14,11 @@ minibatch sampler, a loss history that syncs with the device only now and then, 
   names still read, with a DeprecationWarning (see ``RENAMED_KEYS``).
 - :func:`eval_mode` switches modules to eval mode for a block and restores
   each one's mode afterwards, even when the block raises.
-- Training images are checked: :func:`check_image_range` refuses values outside
+- :class:`RunOptions` and :class:`CudaRunOptions` hold the config fields every trainer shares
+  (seed, logging and checkpoint intervals; mixed precision and compilation), and
+  :func:`seeded` runs a block (the initial weights) on a seeded, forked global generator.
+- Training images are checked: :func:`check_image_shape` refuses a tensor of another
+  shape, :func:`check_image_range` refuses values outside
   ``[-1, 1]`` (the generator's tanh range), :func:`check_finite_images` refuses
   NaN/inf before a step uses them, and :func:`data_fingerprint` identifies a
   data set cheaply so that a checkpoint is not resumed on other images.
@@ -26,13 +30,18 @@ import hashlib
 import math
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 
 from gancourse.errors import TrainingDiverged, check_positive, check_positive_int
+from gancourse.options import option
 
 __all__ = [
+    "RunOptions",
+    "CudaRunOptions",
     "check_run_config",
+    "seeded",
     "use_autocast",
     "use_compile",
     "autocast",
@@ -45,6 +54,7 @@ __all__ = [
     "IMAGE_RANGE_TOL",
     "FINGERPRINT_IMAGES",
     "NonFiniteImagesError",
+    "check_image_shape",
     "check_image_range",
     "check_finite_images",
     "data_fingerprint",
@@ -54,6 +64,38 @@ __all__ = [
 IMAGE_RANGE_TOL = 1e-3
 #: how many evenly spaced images :func:`data_fingerprint` hashes
 FINGERPRINT_IMAGES = 64
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The config fields every image trainer has: the seed, and how often a run records and saves itself.
+
+    A trainer's config inherits them (so they come first among its fields); a config may declare one again
+    with its own help text, as R3GAN's does for ``compile``. Checked by :func:`check_run_config`.
+    """
+
+    seed: int = option(0, "random seed")
+    log_every: int = option(20, "record the losses every N steps")
+    sample_every: int = option(500, "keep a grid of samples every N steps")
+    checkpoint_every: int = option(0, "write the checkpoint every N steps as well as at the end (0 = only at the end)")
+
+
+@dataclass(frozen=True)
+class CudaRunOptions(RunOptions):
+    """:class:`RunOptions` and the two switches that act on CUDA only (:func:`use_autocast`, :func:`use_compile`)."""
+
+    amp: bool = option(True, "mixed precision (bfloat16 autocast) on CUDA; ignored on CPU")
+    compile: bool = option(False, "torch.compile the networks on CUDA; ignored on CPU")
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run the block with the global generators seeded by ``torch.manual_seed(seed)``, then give the global CPU
+    generator back its state: what the block draws on the CPU (initial weights, fixed noise) depends on ``seed``
+    only, and the caller's random stream goes on as if the block had not run."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def use_autocast(device: torch.device, requested: bool) -> bool:
@@ -231,6 +273,17 @@ class NonFiniteImagesError(TrainingDiverged, ValueError):
             f"the losses would be NaN from step {step} on. Repair or drop those images before training, e.g. "
             f"keep x[torch.isfinite(x).flatten(1).all(1)].",
         )
+
+
+def check_image_shape(name: str, x: object, shape: Sequence, n: str = "N") -> None:
+    """Refuse ``x`` unless it is a tensor of shape ``(n, *shape)``, any size along the first axis; an entry of
+    ``shape`` may be a tuple of the sizes allowed there (``(1, 3)``: grey or colour)."""
+    allowed = [tuple(dict.fromkeys(d)) if isinstance(d, tuple) else (d,) for d in shape]
+    want = f"({', '.join([n, *(' or '.join(map(str, a)) for a in allowed)])})"
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a tensor of shape {want}, got a {type(x).__name__}")
+    if x.ndim != 1 + len(allowed) or any(int(s) not in a for s, a in zip(x.shape[1:], allowed)):
+        raise ValueError(f"{name} must have shape {want}, got {tuple(x.shape)}")
 
 
 def check_image_range(name: str, x: torch.Tensor, tol: float = IMAGE_RANGE_TOL) -> None:

@@ -36,14 +36,13 @@ from gancourse.deep.loop import TrainingLoop
 from gancourse.deep.losses import d_loss_bce
 from gancourse.deep.runtime import (
     Batcher,
+    CudaRunOptions,
     LossHistory,
     autocast,
-    check_image_range,
     check_run_config,
     eval_mode,
     maybe_compile,
-    use_autocast,
-    use_compile,
+    seeded,
 )
 from gancourse.errors import check_positive
 from gancourse.options import option
@@ -53,7 +52,7 @@ __all__ = ["BiGANConfig", "BiGANTrainer", "bigan_preset", "bigan_d_loss", "bigan
 
 
 @dataclass(frozen=True)
-class BiGANConfig:
+class BiGANConfig(CudaRunOptions):
     """Everything that defines a BiGAN run. Defaults: BiGAN's optimiser, a 32-dimensional standardised code, and a
     discriminator with batch norm in its image path (as DCGAN's) and dropout 0.2 (as ALI's)."""
 
@@ -75,13 +74,9 @@ class BiGANConfig:
     beta1: float = option(0.5, "Adam beta1")
     beta2: float = option(0.999, "Adam beta2")
     weight_decay: float = option(0.0, "L2 weight decay of all three networks (BiGAN used 2.5e-5)")
-    seed: int = option(0, "random seed")
-    amp: bool = option(True, "mixed precision (bfloat16 autocast) on CUDA; ignored on CPU")
-    compile: bool = option(False, "torch.compile the networks on CUDA; ignored on CPU")
-    log_every: int = option(20, "record the losses every N steps")
+    # RunOptions' field, told more precisely
     sample_every: int = option(500, "keep a grid of samples and reconstructions every N steps")
     n_samples: int = option(32, "samples (and reconstructed training digits) in each kept grid")
-    checkpoint_every: int = option(0, "write the checkpoint every N steps as well as at the end (0 = only at the end)")
 
     def __post_init__(self) -> None:
         check_run_config(self, extra_ints=("z_dim", "e_width", "d_hidden"), rates=("lr_eg", "lr_d"))
@@ -132,19 +127,10 @@ class BiGANTrainer(TrainingLoop):
     POSTFIX = ("d_loss", "eg_loss", "d_real", "d_fake")
 
     def __init__(self, config: BiGANConfig, images: torch.Tensor, device: torch.device | str = "cpu"):
-        if not isinstance(config, BiGANConfig):
-            raise TypeError(f"config must be a BiGANConfig, got {type(config).__name__}")
-        want = (config.channels, config.image_size, config.image_size)
-        if images.ndim != 4 or tuple(images.shape[1:]) != want:
-            raise ValueError(f"images must have shape (N, {want[0]}, {want[1]}, {want[2]}), got {tuple(images.shape)}")
-        self.config = c = config
-        self.device = torch.device(device)
-        self.amp = use_autocast(self.device, c.amp)
-        self.compiled = use_compile(self.device, c.compile)
-        self.images = images.to(self.device, torch.float32)
-        check_image_range("images", self.images)
-        with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed only
-            torch.manual_seed(c.seed)
+        self._set_up(config, BiGANConfig, device)
+        c = config
+        self.images = self._device_images("images", images, (c.channels, c.image_size, c.image_size))
+        with seeded(c.seed):  # the initial weights depend on the seed only
             self.E = Encoder(c.z_dim, c.channels, c.e_width, c.e_standardize).to(self.device)
             self.G = DCGANGenerator(c.z_dim, c.channels, c.g_width, c.image_size).to(self.device)
             self.D = JointDiscriminator(c.z_dim, c.channels, c.d_width, c.d_hidden, c.d_dropout,

@@ -39,14 +39,14 @@ from gancourse.deep.loop import TrainingLoop
 from gancourse.deep.losses import d_loss_hinge, g_loss_hinge
 from gancourse.deep.runtime import (
     Batcher,
+    CudaRunOptions,
     LossHistory,
     autocast,
-    check_image_range,
+    check_image_shape,
     check_run_config,
     eval_mode,
     maybe_compile,
-    use_autocast,
-    use_compile,
+    seeded,
 )
 from gancourse.errors import check_choice, check_positive, check_positive_int
 from gancourse.options import option
@@ -56,7 +56,7 @@ __all__ = ["BigGANConfig", "BigGANTrainer", "biggan_preset"]
 
 
 @dataclass(frozen=True)
-class BigGANConfig:
+class BigGANConfig(CudaRunOptions):
     """Everything that defines a BigGAN run. Defaults: BigGAN's choices (projection, spectral norm in G and D,
     orthogonal regularisation 1e-4, hinge loss, Adam beta1 = 0, two D steps per G step) at MNIST size."""
 
@@ -81,13 +81,7 @@ class BigGANConfig:
     lr_d: float = option(4e-4, "discriminator learning rate")
     beta1: float = option(0.0, "Adam beta1")
     beta2: float = option(0.999, "Adam beta2")
-    seed: int = option(0, "random seed")
-    amp: bool = option(True, "mixed precision (bfloat16 autocast) on CUDA; ignored on CPU")
-    compile: bool = option(False, "torch.compile the networks on CUDA; ignored on CPU")
-    log_every: int = option(20, "record the losses every N steps")
-    sample_every: int = option(500, "keep a grid of samples every N steps")
     n_samples: int = option(8, "noise codes in each kept grid: one row per class, the same codes in every row")
-    checkpoint_every: int = option(0, "write the checkpoint every N steps as well as at the end (0 = only at the end)")
 
     def __post_init__(self) -> None:
         check_choice("discriminator", self.discriminator, DISCRIMINATORS)
@@ -136,21 +130,13 @@ class BigGANTrainer(TrainingLoop):
 
     def __init__(self, config: BigGANConfig, images: torch.Tensor, labels: torch.Tensor,
                  device: torch.device | str = "cpu"):
-        if not isinstance(config, BigGANConfig):
-            raise TypeError(f"config must be a BigGANConfig, got {type(config).__name__}")
-        want = (config.channels, config.image_size, config.image_size)
-        if images.ndim != 4 or tuple(images.shape[1:]) != want:
-            raise ValueError(f"images must have shape (N, {want[0]}, {want[1]}, {want[2]}), got {tuple(images.shape)}")
-        check_labels(labels.cpu() if isinstance(labels, torch.Tensor) else labels, config.n_classes, len(images))
-        self.config = c = config
-        self.device = torch.device(device)
-        self.amp = use_autocast(self.device, c.amp)
-        self.compiled = use_compile(self.device, c.compile)
-        self.images = images.to(self.device, torch.float32)
+        self._set_up(config, BigGANConfig, device)
+        c = config
+        check_image_shape("images", images, (c.channels, c.image_size, c.image_size))
+        check_labels(labels.cpu() if isinstance(labels, torch.Tensor) else labels, c.n_classes, len(images))
+        self.images = self._device_images("images", images)
         self.labels = labels.to(self.device, torch.int64)
-        check_image_range("images", self.images)
-        with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed only
-            torch.manual_seed(c.seed)
+        with seeded(c.seed):  # the initial weights depend on the seed only
             self.G = BigGANGenerator(c.z_dim, c.n_classes, c.shared_dim, c.channels, c.g_width, c.image_size)
             self.D = BigGANDiscriminator(c.channels, c.n_classes, c.d_width, c.image_size, c.discriminator)
             if c.spectral_norm:

@@ -29,14 +29,14 @@ from gancourse.deep.loop import TrainingLoop
 from gancourse.deep.losses import d_loss_bce, g_loss_nonsaturating
 from gancourse.deep.runtime import (
     Batcher,
+    CudaRunOptions,
     LossHistory,
     autocast,
-    check_image_range,
+    check_image_shape,
     check_run_config,
     eval_mode,
     maybe_compile,
-    use_autocast,
-    use_compile,
+    seeded,
 )
 from gancourse.errors import check_choice
 from gancourse.options import option
@@ -46,7 +46,7 @@ __all__ = ["CGANConfig", "CGANTrainer", "cgan_preset"]
 
 
 @dataclass(frozen=True)
-class CGANConfig:
+class CGANConfig(CudaRunOptions):
     """Everything that defines a conditional GAN run. Defaults: a projection discriminator, class-conditional
     BN in the generator, DCGAN's networks and optimiser."""
 
@@ -67,13 +67,7 @@ class CGANConfig:
     lr_d: float = option(2e-4, "discriminator learning rate")
     beta1: float = option(0.5, "Adam beta1")
     beta2: float = option(0.999, "Adam beta2")
-    seed: int = option(0, "random seed")
-    amp: bool = option(True, "mixed precision (bfloat16 autocast) on CUDA; ignored on CPU")
-    compile: bool = option(False, "torch.compile the networks on CUDA; ignored on CPU")
-    log_every: int = option(20, "record the losses every N steps")
-    sample_every: int = option(500, "keep a grid of samples every N steps")
     n_samples: int = option(8, "noise codes in each kept grid: one row per class, the same codes in every row")
-    checkpoint_every: int = option(0, "write the checkpoint every N steps as well as at the end (0 = only at the end)")
 
     def __post_init__(self) -> None:
         check_choice("discriminator", self.discriminator, DISCRIMINATORS)
@@ -112,21 +106,13 @@ class CGANTrainer(TrainingLoop):
 
     def __init__(self, config: CGANConfig, images: torch.Tensor, labels: torch.Tensor,
                  device: torch.device | str = "cpu"):
-        if not isinstance(config, CGANConfig):
-            raise TypeError(f"config must be a CGANConfig, got {type(config).__name__}")
-        want = (config.channels, config.image_size, config.image_size)
-        if images.ndim != 4 or tuple(images.shape[1:]) != want:
-            raise ValueError(f"images must have shape (N, {want[0]}, {want[1]}, {want[2]}), got {tuple(images.shape)}")
-        check_labels(labels.cpu() if isinstance(labels, torch.Tensor) else labels, config.n_classes, len(images))
-        self.config = c = config
-        self.device = torch.device(device)
-        self.amp = use_autocast(self.device, c.amp)
-        self.compiled = use_compile(self.device, c.compile)
-        self.images = images.to(self.device, torch.float32)
+        self._set_up(config, CGANConfig, device)
+        c = config
+        check_image_shape("images", images, (c.channels, c.image_size, c.image_size))
+        check_labels(labels.cpu() if isinstance(labels, torch.Tensor) else labels, c.n_classes, len(images))
+        self.images = self._device_images("images", images)
         self.labels = labels.to(self.device, torch.int64)
-        check_image_range("images", self.images)
-        with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed only
-            torch.manual_seed(c.seed)
+        with seeded(c.seed):  # the initial weights depend on the seed only
             self.G = ConditionalGenerator(c.z_dim, c.n_classes, c.embed_dim, c.channels, c.g_width, c.image_size,
                                           c.conditional_bn).to(self.device)
             self.D = make_discriminator(c.discriminator, c.channels, c.n_classes, c.d_width,

@@ -73,8 +73,15 @@ def _add_config_flags(parser: argparse.ArgumentParser, name: str, preset: str | 
             shown[field] = by_preset["smoke"]  # the same in every preset
         else:
             shown[field] = ", ".join(f"{tier} {show_value(v)}" for tier, v in by_preset.items())
-    title = f"config ({spec.config_class.__name__}; defaults: {'the ' + preset + ' preset' if preset else 'by preset'})"
-    add_flags(parser.add_argument_group(title), spec.config_class, defaults=shown, exclude=spec.no_flag)
+    from gancourse.deep.runtime import CudaRunOptions
+
+    cls, defaults = spec.config_class, f"defaults: {'the ' + preset + ' preset' if preset else 'by preset'}"
+    run = {f.name for f in dataclasses.fields(CudaRunOptions)}  # listed last, under a title of their own
+    own = {f.name for f in dataclasses.fields(cls)} - run
+    add_flags(parser.add_argument_group(f"config ({cls.__name__}; {defaults})"), cls, defaults=shown,
+              exclude=(*spec.no_flag, *run))
+    add_flags(parser.add_argument_group(f"run options ({defaults})"), cls, defaults=shown,
+              exclude=(*spec.no_flag, *own))
 
 
 class _ModelParsers(argparse._SubParsersAction):

@@ -34,14 +34,14 @@ from gancourse.deep.losses import cycle_loss, d_loss_lsgan, g_loss_lsgan, identi
 from gancourse.deep.pool import ImagePool
 from gancourse.deep.runtime import (
     Batcher,
+    CudaRunOptions,
     LossHistory,
     autocast,
-    check_image_range,
+    check_image_shape,
     check_run_config,
     eval_mode,
     maybe_compile,
-    use_autocast,
-    use_compile,
+    seeded,
 )
 from gancourse.errors import check_positive, check_positive_int
 from gancourse.options import option
@@ -52,7 +52,7 @@ __all__ = ["CycleGANConfig", "CycleGANTrainer", "cyclegan_preset", "gray_to_rgb"
 
 
 @dataclass(frozen=True)
-class CycleGANConfig:
+class CycleGANConfig(CudaRunOptions):
     """Everything that defines a CycleGAN run. Defaults: the paper's losses and optimiser, small networks."""
 
     steps: int = option(10000, "generator iterations")
@@ -70,13 +70,7 @@ class CycleGANConfig:
     identity_fraction: float = option(0.5, "identity-loss weight as a fraction of lambda_cycle (0 = off)")
     pool_size: int = option(50, "history of generated images the discriminators see (0 = off)")
     decay_start: float = option(0.5, "fraction of the run after which the learning rate decays linearly to 0")
-    seed: int = option(0, "random seed")
-    amp: bool = option(True, "mixed precision (bfloat16 autocast) on CUDA; ignored on CPU")
-    compile: bool = option(False, "torch.compile the networks on CUDA; ignored on CPU")
-    log_every: int = option(20, "record the losses every N steps")
-    sample_every: int = option(500, "keep a grid of samples every N steps")
     n_samples: int = option(8, "image pairs in each kept grid")
-    checkpoint_every: int = option(0, "write the checkpoint every N steps as well as at the end (0 = only at the end)")
 
     def __post_init__(self) -> None:
         check_run_config(self, extra_ints=("n_blocks", "d_layers"))
@@ -131,22 +125,13 @@ class CycleGANTrainer(TrainingLoop):
     POSTFIX = ("g_loss", "cycle", "d_loss_b")
 
     def __init__(self, config: CycleGANConfig, a: torch.Tensor, b: torch.Tensor, device: torch.device | str = "cpu"):
-        if not isinstance(config, CycleGANConfig):
-            raise TypeError(f"config must be a CycleGANConfig, got {type(config).__name__}")
-        self.config = c = config
-        S = c.image_size
+        self._set_up(config, CycleGANConfig, device)
+        c, S = config, config.image_size
         for name, x in (("a", a), ("b", b)):
-            if x.ndim != 4 or x.shape[1] not in (1, c.channels) or tuple(x.shape[2:]) != (S, S):
-                raise ValueError(f"{name} must have shape (N, 1 or {c.channels}, {S}, {S}), got {tuple(x.shape)}")
-        self.device = torch.device(device)
-        self.amp = use_autocast(self.device, c.amp)
-        self.compiled = use_compile(self.device, c.compile)
-        self.a = gray_to_rgb(a, c.channels).to(self.device, torch.float32).contiguous()
-        self.b = gray_to_rgb(b, c.channels).to(self.device, torch.float32).contiguous()
-        check_image_range("a", self.a)
-        check_image_range("b", self.b)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(c.seed)
+            check_image_shape(name, x, ((1, c.channels), S, S))
+        self.a = self._device_images("a", gray_to_rgb(a, c.channels)).contiguous()
+        self.b = self._device_images("b", gray_to_rgb(b, c.channels)).contiguous()
+        with seeded(c.seed):
             self.G_AB = ResnetGenerator(c.channels, c.channels, c.g_width, c.n_blocks).to(self.device)
             self.G_BA = ResnetGenerator(c.channels, c.channels, c.g_width, c.n_blocks).to(self.device)
             self.D_A = PatchDiscriminator(c.channels, c.d_width, c.d_layers).to(self.device)

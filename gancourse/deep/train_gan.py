@@ -58,14 +58,13 @@ from gancourse.deep.losses import (
 )
 from gancourse.deep.runtime import (
     Batcher,
+    CudaRunOptions,
     LossHistory,
     autocast,
-    check_image_range,
     check_run_config,
     eval_mode,
     maybe_compile,
-    use_autocast,
-    use_compile,
+    seeded,
 )
 from gancourse.errors import check_choice, check_positive, check_positive_int
 from gancourse.options import option
@@ -78,7 +77,7 @@ GAN_LOSSES = ("dcgan", "wgan-gp")
 
 
 @dataclass(frozen=True)
-class GANConfig:
+class GANConfig(CudaRunOptions):
     """Everything that defines a DCGAN / WGAN-GP run. Defaults: the DCGAN paper's settings."""
 
     loss: str = option("dcgan", "adversarial loss: DCGAN's BCE or WGAN-GP's critic", choices=GAN_LOSSES)
@@ -100,13 +99,7 @@ class GANConfig:
     minibatch_discrimination: int = option(0, "number of minibatch-discrimination kernels in D (0 = off)")
     g_norm: str = option("batch", "normalization in the generator: batch norm, or virtual batch norm against a "
                                   "fixed reference batch of noise", choices=G_NORMS)
-    seed: int = option(0, "random seed")
-    amp: bool = option(True, "mixed precision (bfloat16 autocast) on CUDA; ignored on CPU")
-    compile: bool = option(False, "torch.compile the networks on CUDA; ignored on CPU")
-    log_every: int = option(20, "record the losses every N steps")
-    sample_every: int = option(500, "keep a grid of samples every N steps")
     n_samples: int = option(64, "samples in each kept grid")
-    checkpoint_every: int = option(0, "write the checkpoint every N steps as well as at the end (0 = only at the end)")
 
     def __post_init__(self) -> None:
         check_choice("loss", self.loss, GAN_LOSSES)
@@ -164,19 +157,10 @@ class GANTrainer(TrainingLoop):
     STATE = ("G", "D", "opt_g", "opt_d", "generator", "batcher", "history", "fixed_z")
 
     def __init__(self, config: GANConfig, images: torch.Tensor, device: torch.device | str = "cpu"):
-        if not isinstance(config, GANConfig):
-            raise TypeError(f"config must be a GANConfig, got {type(config).__name__}")
-        want = (config.channels, config.image_size, config.image_size)
-        if images.ndim != 4 or tuple(images.shape[1:]) != want:
-            raise ValueError(f"images must have shape (N, {want[0]}, {want[1]}, {want[2]}), got {tuple(images.shape)}")
-        self.config = c = config
-        self.device = torch.device(device)
-        self.amp = use_autocast(self.device, c.amp)
-        self.compiled = use_compile(self.device, c.compile)
-        self.images = images.to(self.device, torch.float32)
-        check_image_range("images", self.images)
-        with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed only
-            torch.manual_seed(c.seed)
+        self._set_up(config, GANConfig, device)
+        c = config
+        self.images = self._device_images("images", images, (c.channels, c.image_size, c.image_size))
+        with seeded(c.seed):  # the initial weights depend on the seed only
             self.G = DCGANGenerator(c.z_dim, c.channels, c.g_width, c.image_size, norm=c.g_norm,
                                     n_reference=c.batch_size).to(self.device)
             if c.loss == "dcgan":

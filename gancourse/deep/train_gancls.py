@@ -45,14 +45,14 @@ from gancourse.deep.loop import TrainingLoop
 from gancourse.deep.losses import g_loss_nonsaturating
 from gancourse.deep.runtime import (
     Batcher,
+    CudaRunOptions,
     LossHistory,
     autocast,
-    check_image_range,
+    check_image_shape,
     check_run_config,
     eval_mode,
     maybe_compile,
-    use_autocast,
-    use_compile,
+    seeded,
 )
 from gancourse.errors import check_positive, check_positive_int
 from gancourse.options import option
@@ -62,7 +62,7 @@ __all__ = ["GANCLSConfig", "GANCLSTrainer", "gancls_preset", "snapshot_layout"]
 
 
 @dataclass(frozen=True)
-class GANCLSConfig:
+class GANCLSConfig(CudaRunOptions):
     """Everything that defines a GAN-CLS run. Defaults: the paper's losses and optimiser, small networks."""
 
     steps: int = option(5000, "generator iterations")
@@ -84,13 +84,7 @@ class GANCLSConfig:
     lr_d: float = option(2e-4, "discriminator learning rate")
     beta1: float = option(0.5, "Adam beta1")
     beta2: float = option(0.999, "Adam beta2")
-    seed: int = option(0, "random seed")
-    amp: bool = option(True, "mixed precision (bfloat16 autocast) on CUDA; ignored on CPU")
-    compile: bool = option(False, "torch.compile the networks on CUDA; ignored on CPU")
-    log_every: int = option(20, "record the losses every N steps")
-    sample_every: int = option(500, "keep a grid of samples every N steps")
     n_samples: int = option(40, "samples in each kept grid (columns: digits 0-9; rows: thin, thick, ...)")
-    checkpoint_every: int = option(0, "write the checkpoint every N steps as well as at the end (0 = only at the end)")
 
     def __post_init__(self) -> None:
         check_run_config(self, extra_ints=("z_dim", "embed_dim", "text_hidden", "text_dim", "proj_dim",
@@ -145,30 +139,22 @@ class GANCLSTrainer(TrainingLoop):
 
     def __init__(self, config: GANCLSConfig, images: torch.Tensor, labels: torch.Tensor,
                  device: torch.device | str = "cpu", encoder_state: dict | None = None):
-        if not isinstance(config, GANCLSConfig):
-            raise TypeError(f"config must be a GANCLSConfig, got {type(config).__name__}")
-        c = self.config = config
-        want = (c.channels, c.image_size, c.image_size)
-        if images.ndim != 4 or tuple(images.shape[1:]) != want:
-            raise ValueError(f"images must have shape (N, {want[0]}, {want[1]}, {want[2]}), got {tuple(images.shape)}")
+        self._set_up(config, GANCLSConfig, device)
+        c = config
+        check_image_shape("images", images, (c.channels, c.image_size, c.image_size))
         if c.channels != 1:
             raise ValueError(f"captions are measured on grey digits: channels must be 1, got {c.channels}")
         labels = torch.as_tensor(labels).long().cpu()
         if labels.shape != (len(images),):
             raise ValueError(f"labels must have shape ({len(images)},), got {tuple(labels.shape)}")
-        self.device = torch.device(device)
-        self.amp = use_autocast(self.device, c.amp)
-        self.compiled = use_compile(self.device, c.compile)
-        self.images = images.to(self.device, torch.float32)
-        check_image_range("images", self.images)
+        self.images = self._device_images("images", images)
         self.labels = labels
         self.thresholds = AttributeThresholds.fit(images.cpu(), labels)
         self.attributes = self.thresholds.attributes(images.cpu(), labels)  # (N, 3) in {0, 1}
         self.codes = meaning_code(labels, self.attributes).to(self.device)  # (N,) in [0, 80)
         self.vocabulary = VOCABULARY
         self.encoder_report: dict[str, float] = {}
-        with torch.random.fork_rng(devices=[]):  # the encoder depends on the seed only
-            torch.manual_seed(c.seed)
+        with seeded(c.seed):  # the encoder depends on the seed only
             self.encoder = TextEncoder(len(self.vocabulary), c.embed_dim, c.text_hidden, c.text_dim).to(self.device)
             if encoder_state is None:
                 self.encoder_report = pretrain_text_encoder(self.encoder, c.encoder_steps, vocabulary=self.vocabulary)
@@ -176,8 +162,7 @@ class GANCLSTrainer(TrainingLoop):
                 self.encoder.load_state_dict(encoder_state)
                 self.encoder.eval().requires_grad_(False)
         self.caption_table = self._caption_table()  # (80, T, text_dim)
-        with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed only
-            torch.manual_seed(c.seed + 1)
+        with seeded(c.seed + 1):  # the initial weights depend on the seed only
             self.G = TextConditionedGenerator(c.z_dim, c.text_dim, c.proj_dim, c.channels, c.g_width,
                                               c.image_size).to(self.device)
             self.D = MatchingAwareDiscriminator(c.text_dim, c.proj_dim, c.channels, c.d_width,

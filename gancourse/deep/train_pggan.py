@@ -42,11 +42,11 @@ from gancourse.deep.pggan import GrowSchedule, PGDiscriminator, PGGenerator, dow
 from gancourse.deep.runtime import (
     Batcher,
     LossHistory,
+    RunOptions,
     autocast,
-    check_image_range,
     check_run_config,
     eval_mode,
-    use_autocast,
+    seeded,
 )
 from gancourse.errors import check_choice, check_positive, check_positive_int
 from gancourse.options import option
@@ -58,7 +58,7 @@ PGGAN_LOSSES = ("nonsaturating", "wgan-gp")
 
 
 @dataclass(frozen=True)
-class PGGANConfig:
+class PGGANConfig(RunOptions):
     """Everything that defines a Progressive GAN run. Defaults: the paper's optimiser and loss constants at a
     CPU size."""
 
@@ -83,12 +83,9 @@ class PGGANConfig:
     drift: float = option(1e-3, "drift penalty epsilon_drift * E[D(x)^2] on real scores (0 = off)")
     mbstd_group: int = option(4, "minibatch standard deviation group size")
     ema_half_life: int = option(10000, "half-life in images of the generator's weight average (0 = no average)")
-    seed: int = option(0, "random seed")
+    # CudaRunOptions' amp without its compile
     amp: bool = option(True, "mixed precision (bfloat16 autocast) on CUDA; ignored on CPU")
-    log_every: int = option(20, "record the losses every N steps")
-    sample_every: int = option(500, "keep a grid of samples every N steps")
     n_samples: int = option(64, "samples in each kept grid")
-    checkpoint_every: int = option(0, "write the checkpoint every N steps as well as at the end (0 = only at the end)")
 
     def __post_init__(self) -> None:
         check_choice("loss", self.loss, PGGAN_LOSSES)
@@ -151,23 +148,15 @@ class PGGANTrainer(TrainingLoop):
     POSTFIX = ("d_loss", "g_loss", "resolution", "alpha")
 
     def __init__(self, config: PGGANConfig, images: torch.Tensor, device: torch.device | str = "cpu"):
-        if not isinstance(config, PGGANConfig):
-            raise TypeError(f"config must be a PGGANConfig, got {type(config).__name__}")
-        want = (config.channels, config.image_size, config.image_size)
-        if images.ndim != 4 or tuple(images.shape[1:]) != want:
-            raise ValueError(f"images must have shape (N, {want[0]}, {want[1]}, {want[2]}), got {tuple(images.shape)}")
-        self.config = c = config
+        self._set_up(config, PGGANConfig, device)
+        c = config
         self.grow = c.schedule()
-        self.device = torch.device(device)
-        self.amp = use_autocast(self.device, c.amp)
-        self.images = images.to(self.device, torch.float32)
-        check_image_range("images", self.images)
+        self.images = self._device_images("images", images, (c.channels, c.image_size, c.image_size))
         # the real images at every resolution, each pooled 2x2 from the one above (as D pools)
         self.pyramid = {c.image_size: self.images}
         for r in reversed(self.grow.resolutions[:-1]):
             self.pyramid[r] = downsample(self.pyramid[2 * r])
-        with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed only
-            torch.manual_seed(c.seed)
+        with seeded(c.seed):  # the initial weights depend on the seed only
             self.G = PGGenerator(c.z_dim, c.channels, c.image_size, c.g_width, c.width_max).to(self.device)
             self.D = PGDiscriminator(c.channels, c.image_size, c.d_width, c.width_max, c.mbstd_group).to(self.device)
             self.fixed_z = torch.randn(c.n_samples, c.z_dim).to(self.device)

@@ -36,14 +36,14 @@ from gancourse.deep.paired import INPUT_CHANNELS, PAIRED_TASKS
 from gancourse.deep.pix2pix import PatchGAN, UNetGenerator
 from gancourse.deep.runtime import (
     Batcher,
+    CudaRunOptions,
     LossHistory,
     autocast,
-    check_image_range,
+    check_image_shape,
     check_run_config,
     eval_mode,
     maybe_compile,
-    use_autocast,
-    use_compile,
+    seeded,
 )
 from gancourse.errors import check_choice, check_positive
 from gancourse.options import option
@@ -59,7 +59,7 @@ ADVERSARIAL = ("cgan", "l1_cgan")
 
 
 @dataclass(frozen=True)
-class Pix2PixConfig:
+class Pix2PixConfig(CudaRunOptions):
     """Everything that defines a pix2pix ablation run. Defaults: the paper's losses and optimiser, small networks."""
 
     steps: int = option(2500, "training steps (each updates all three variants)")
@@ -78,13 +78,9 @@ class Pix2PixConfig:
     lr: float = option(2e-4, "learning rate of every network")
     beta1: float = option(0.5, "Adam beta1")
     beta2: float = option(0.999, "Adam beta2")
-    seed: int = option(0, "random seed")
-    amp: bool = option(True, "mixed precision (bfloat16 autocast) on CUDA; ignored on CPU")
-    compile: bool = option(False, "torch.compile the networks on CUDA; ignored on CPU")
-    log_every: int = option(20, "record the losses every N steps")
+    # RunOptions' field, told more precisely
     sample_every: int = option(500, "keep a grid of translations every N steps")
     n_samples: int = option(10, "image pairs in each kept grid")
-    checkpoint_every: int = option(0, "write the checkpoint every N steps as well as at the end (0 = only at the end)")
 
     def __post_init__(self) -> None:
         check_choice("task", self.task, PAIRED_TASKS)
@@ -163,25 +159,16 @@ class Pix2PixTrainer(TrainingLoop):
 
     def __init__(self, config: Pix2PixConfig, inputs: torch.Tensor, targets: torch.Tensor,
                  device: torch.device | str = "cpu"):
-        if not isinstance(config, Pix2PixConfig):
-            raise TypeError(f"config must be a Pix2PixConfig, got {type(config).__name__}")
-        self.config = c = config
-        S = c.image_size
+        self._set_up(config, Pix2PixConfig, device)
+        c, S = config, config.image_size
         for name, x, ch in (("inputs", inputs, c.in_channels), ("targets", targets, c.channels)):
-            if not isinstance(x, torch.Tensor) or x.ndim != 4 or tuple(x.shape[1:]) != (ch, S, S):
-                raise ValueError(f"{name} must have shape (N, {ch}, {S}, {S}), got {tuple(getattr(x, 'shape', ()))}")
+            check_image_shape(name, x, (ch, S, S))
         if len(inputs) != len(targets):
             raise ValueError(f"inputs and targets must hold the same number of pairs, got {len(inputs)} and "
                              f"{len(targets)}")
-        self.device = torch.device(device)
-        self.amp = use_autocast(self.device, c.amp)
-        self.compiled = use_compile(self.device, c.compile)
-        self.inputs = inputs.to(self.device, torch.float32).contiguous()
-        self.targets = targets.to(self.device, torch.float32).contiguous()
-        check_image_range("inputs", self.inputs)
-        check_image_range("targets", self.targets)
-        with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed only
-            torch.manual_seed(c.seed)
+        self.inputs = self._device_images("inputs", inputs).contiguous()
+        self.targets = self._device_images("targets", targets).contiguous()
+        with seeded(c.seed):  # the initial weights depend on the seed only
             g0 = UNetGenerator(c.in_channels, c.channels, c.g_width, c.g_depth, c.n_dropout, c.p_dropout)
             d0 = PatchGAN(c.in_channels, c.channels, c.d_width, c.d_layers)
             fixed = torch.randperm(len(self.inputs))[: c.n_samples]

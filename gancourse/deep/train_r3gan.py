@@ -31,14 +31,13 @@ from gancourse.deep.losses import d_loss_rpgan, g_loss_rpgan
 from gancourse.deep.r3gan import R3GANDiscriminator, R3GANGenerator
 from gancourse.deep.runtime import (
     Batcher,
+    CudaRunOptions,
     LossHistory,
     autocast,
-    check_image_range,
     check_run_config,
     eval_mode,
     maybe_compile,
-    use_autocast,
-    use_compile,
+    seeded,
 )
 from gancourse.errors import check_positive
 from gancourse.options import option
@@ -48,7 +47,7 @@ __all__ = ["R3GANConfig", "R3GANTrainer", "r3gan_preset", "logits_and_penalty"]
 
 
 @dataclass(frozen=True)
-class R3GANConfig:
+class R3GANConfig(CudaRunOptions):
     """Everything that defines an R3GAN run. Defaults: the paper's optimiser, a small network for 32x32 digits."""
 
     steps: int = option(10000, "generator iterations")
@@ -67,13 +66,10 @@ class R3GANConfig:
     beta1: float = option(0.0, "Adam beta1 (0 in the paper)")
     beta2: float = option(0.99, "Adam beta2 (0.99 in the paper)")
     ema: float = option(0.999, "decay of the moving average of G's weights that draws the samples (0 = off)")
-    seed: int = option(0, "random seed")
+    # two of CudaRunOptions' fields, told more precisely
     amp: bool = option(True, "mixed precision (bfloat16 autocast) on CUDA for the loss terms; ignored on CPU")
     compile: bool = option(False, "torch.compile the generator on CUDA; ignored on CPU")
-    log_every: int = option(20, "record the losses every N steps")
-    sample_every: int = option(500, "keep a grid of samples every N steps")
     n_samples: int = option(64, "samples in each kept grid")
-    checkpoint_every: int = option(0, "write the checkpoint every N steps as well as at the end (0 = only at the end)")
 
     def __post_init__(self) -> None:
         check_run_config(self, extra_ints=("z_dim", "blocks", "expansion", "group_size"), rates=("lr_g", "lr_d"))
@@ -129,20 +125,11 @@ class R3GANTrainer(TrainingLoop):
     STATE = ("G", "D", "G_ema", "opt_g", "opt_d", "generator", "batcher", "history", "fixed_z")
 
     def __init__(self, config: R3GANConfig, images: torch.Tensor, device: torch.device | str = "cpu"):
-        if not isinstance(config, R3GANConfig):
-            raise TypeError(f"config must be an R3GANConfig, got {type(config).__name__}")
-        want = (config.channels, config.image_size, config.image_size)
-        if images.ndim != 4 or tuple(images.shape[1:]) != want:
-            raise ValueError(f"images must have shape (N, {want[0]}, {want[1]}, {want[2]}), got {tuple(images.shape)}")
-        self.config = c = config
-        self.device = torch.device(device)
-        self.amp = use_autocast(self.device, c.amp)
-        self.compiled = use_compile(self.device, c.compile)
-        self.images = images.to(self.device, torch.float32)
-        check_image_range("images", self.images)
+        self._set_up(config, R3GANConfig, device)
+        c = config
+        self.images = self._device_images("images", images, (c.channels, c.image_size, c.image_size))
         nets = dict(blocks=c.blocks, expansion=c.expansion, group_size=c.group_size, image_size=c.image_size)
-        with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed only
-            torch.manual_seed(c.seed)
+        with seeded(c.seed):  # the initial weights depend on the seed only
             self.G = R3GANGenerator(c.z_dim, c.channels, c.g_width, **nets).to(self.device)
             self.D = R3GANDiscriminator(c.channels, c.d_width, **nets).to(self.device)
             self.fixed_z = torch.randn(c.n_samples, c.z_dim).to(self.device)

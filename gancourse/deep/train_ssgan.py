@@ -29,15 +29,15 @@ from gancourse.deep.lenet import random_shift
 from gancourse.deep.loop import TrainingLoop
 from gancourse.deep.runtime import (
     Batcher,
+    CudaRunOptions,
     LossHistory,
     autocast,
-    check_image_range,
+    check_image_shape,
     check_run_config,
     data_fingerprint,
     eval_mode,
     maybe_compile,
-    use_autocast,
-    use_compile,
+    seeded,
 )
 from gancourse.deep.ssgan import (
     N_CLASSES,
@@ -61,7 +61,7 @@ CLASSIFIERS = ("ssgan", "baseline")
 
 
 @dataclass(frozen=True)
-class SSGANConfig:
+class SSGANConfig(CudaRunOptions):
     """Everything that defines a semi-supervised GAN run (and its baseline). Defaults: the paper's MNIST setup."""
 
     steps: int = option(3000, "training steps (each: one D, one G and one baseline update)")
@@ -84,13 +84,10 @@ class SSGANConfig:
     beta1: float = option(0.5, "Adam beta1")
     beta2: float = option(0.999, "Adam beta2")
     decay_start: float = option(0.5, "fraction of the run after which the learning rate decays linearly to 0")
+    # two of CudaRunOptions' fields, told more precisely
     seed: int = option(0, "random seed (weights, batches, noise)")
-    amp: bool = option(True, "mixed precision (bfloat16 autocast) on CUDA; ignored on CPU")
     compile: bool = option(False, "torch.compile the generator on CUDA; ignored on CPU")
-    log_every: int = option(20, "record the losses every N steps")
-    sample_every: int = option(500, "keep a grid of samples every N steps")
     n_samples: int = option(64, "samples in each kept grid")
-    checkpoint_every: int = option(0, "write the checkpoint every N steps as well as at the end (0 = only at the end)")
 
     def __post_init__(self) -> None:
         check_run_config(self, extra_ints=("labeled_batch", "labels_per_class", "z_dim", "d_layers"))
@@ -151,29 +148,20 @@ class SSGANTrainer(TrainingLoop):
 
     def __init__(self, config: SSGANConfig, images: torch.Tensor, labels: torch.Tensor,
                  device: torch.device | str = "cpu"):
-        if not isinstance(config, SSGANConfig):
-            raise TypeError(f"config must be an SSGANConfig, got {type(config).__name__}")
+        self._set_up(config, SSGANConfig, device)
         c, S = config, config.image_size
-        if images.ndim != 4 or tuple(images.shape[1:]) != (c.channels, S, S):
-            raise ValueError(f"images must have shape (N, {c.channels}, {S}, {S}), got {tuple(images.shape)}")
+        check_image_shape("images", images, (c.channels, S, S))
         if labels.shape != (len(images),):
             raise ValueError(f"labels must have shape ({len(images)},), got {tuple(labels.shape)}")
-        self.config = c
-        self.device = torch.device(device)
-        self.amp = use_autocast(self.device, c.amp)
-        self.compiled = use_compile(self.device, c.compile)
         self.labeled_index = draw_labeled(labels, c.labels_per_class, c.label_seed)  # (K * per_class,)
         unlabeled = torch.ones(len(images), dtype=torch.bool)
         unlabeled[self.labeled_index] = False
-        self.x_lab = images[self.labeled_index].to(self.device, torch.float32).contiguous()
+        self.x_lab = self._device_images("images", images[self.labeled_index]).contiguous()
         self.y_lab = labels[self.labeled_index].to(self.device, torch.int64)
-        self.x_unl = images[unlabeled].to(self.device, torch.float32).contiguous()
+        self.x_unl = self._device_images("images", images[unlabeled]).contiguous()
         if len(self.x_unl) < c.batch_size:
             raise ValueError(f"batch_size ({c.batch_size}) exceeds the {len(self.x_unl)} unlabeled images")
-        check_image_range("images", self.x_lab)
-        check_image_range("images", self.x_unl)
-        with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed only
-            torch.manual_seed(c.seed)
+        with seeded(c.seed):  # the initial weights depend on the seed only
             self.D = SSGANClassifier(S, d_hidden_widths(c.d_width, c.d_layers), N_CLASSES, c.input_noise,
                                      c.hidden_noise, c.border).to(self.device)
             self.D.init_from_data(self.x_lab)

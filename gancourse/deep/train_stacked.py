@@ -42,14 +42,14 @@ from gancourse.deep.losses import (
     zero_centered_penalty,
 )
 from gancourse.deep.runtime import (
+    CudaRunOptions,
     LossHistory,
     autocast,
-    check_image_range,
+    check_image_shape,
     check_run_config,
     eval_mode,
     maybe_compile,
-    use_autocast,
-    use_compile,
+    seeded,
 )
 from gancourse.deep.stacked_mnist import draw_triples, mode_of_classes, stack
 from gancourse.errors import check_choice, check_positive, check_positive_int
@@ -88,7 +88,7 @@ def unpack(x: torch.Tensor, m: int) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class StackedConfig:
+class StackedConfig(CudaRunOptions):
     """Everything that defines a StackedMNIST run (defaults: the ``course`` recipe at DCGAN's size)."""
 
     recipe: str = option("course", "the recipe the preset fills in: course (packs of 2, lr 5e-4), dcgan (as "
@@ -113,13 +113,7 @@ class StackedConfig:
     lr_d: float = option(5e-4, "discriminator learning rate")
     beta1: float = option(0.5, "Adam beta1")
     beta2: float = option(0.999, "Adam beta2")
-    seed: int = option(0, "random seed")
-    amp: bool = option(True, "mixed precision (bfloat16 autocast) on CUDA; ignored on CPU")
-    compile: bool = option(False, "torch.compile the networks on CUDA; ignored on CPU")
-    log_every: int = option(20, "record the losses every N steps")
-    sample_every: int = option(500, "keep a grid of samples every N steps")
     n_samples: int = option(64, "noise codes in each kept grid")
-    checkpoint_every: int = option(0, "write the checkpoint every N steps as well as at the end (0 = only at the end)")
 
     def __post_init__(self) -> None:
         check_choice("recipe", self.recipe, RECIPES)
@@ -169,22 +163,14 @@ class StackedTrainer(TrainingLoop):
 
     def __init__(self, config: StackedConfig, digits: torch.Tensor, digit_labels: torch.Tensor,
                  device: torch.device | str = "cpu"):
-        if not isinstance(config, StackedConfig):
-            raise TypeError(f"config must be a StackedConfig, got {type(config).__name__}")
-        s = config.image_size
-        if digits.ndim != 4 or tuple(digits.shape[1:]) != (1, s, s):
-            raise ValueError(f"digits must have shape (D, 1, {s}, {s}), got {tuple(digits.shape)}")
+        self._set_up(config, StackedConfig, device)
+        c, s = config, config.image_size
+        check_image_shape("digits", digits, (1, s, s), n="D")
         if digit_labels.shape != (len(digits),):
             raise ValueError(f"digit_labels must have shape ({len(digits)},), got {tuple(digit_labels.shape)}")
-        self.config = c = config
-        self.device = torch.device(device)
-        self.amp = use_autocast(self.device, c.amp)
-        self.compiled = use_compile(self.device, c.compile)
-        self.digits = digits.to(self.device, torch.float32)
+        self.digits = self._device_images("digits", digits)
         self.digit_labels = digit_labels.to(self.device, torch.int64)
-        check_image_range("digits", self.digits)
-        with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed only
-            torch.manual_seed(c.seed)
+        with seeded(c.seed):  # the initial weights depend on the seed only
             self.G = DCGANGenerator(c.z_dim, c.channels, c.g_width, s).to(self.device)
             d_channels = c.channels * c.pack
             self.D = (DCGANDiscriminator(d_channels, c.d_width, s) if c.d_norm == "batch"

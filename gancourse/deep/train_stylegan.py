@@ -27,7 +27,7 @@ import torch
 
 from gancourse.deep.loop import TrainingLoop
 from gancourse.deep.losses import d_loss_bce, g_loss_nonsaturating, zero_centered_penalty
-from gancourse.deep.runtime import Batcher, LossHistory, check_image_range, check_run_config, eval_mode
+from gancourse.deep.runtime import Batcher, LossHistory, RunOptions, check_run_config, eval_mode, seeded
 from gancourse.deep.stylegan import SYNTHESIS, StyleDiscriminator, StyleGenerator, truncate
 from gancourse.errors import check_choice, check_positive, check_positive_int
 from gancourse.options import option
@@ -37,7 +37,7 @@ __all__ = ["StyleGANConfig", "StyleGANTrainer", "stylegan_preset"]
 
 
 @dataclass(frozen=True)
-class StyleGANConfig:
+class StyleGANConfig(RunOptions):
     """Everything that defines a StyleGAN run. Defaults: StyleGAN2's modulated convolutions, style mixing with
     probability 0.9, R1 every 4 steps, Adam(2e-3, betas (0, 0.99))."""
 
@@ -61,11 +61,7 @@ class StyleGANConfig:
     mixing_prob: float = option(0.9, "probability of style mixing in a generator batch")
     w_avg_beta: float = option(0.995, "decay of the running mean w_avg (the truncation centre)")
     ema_images: int = option(10000, "half-life of the generator's weight average G_ema, in images (0: no average)")
-    seed: int = option(0, "random seed")
-    log_every: int = option(20, "record the losses every N steps")
-    sample_every: int = option(500, "keep a grid of samples every N steps")
     n_samples: int = option(64, "fixed latents in each kept grid")
-    checkpoint_every: int = option(0, "write the checkpoint every N steps as well as at the end (0 = only at the end)")
 
     def __post_init__(self) -> None:
         check_choice("synthesis", self.synthesis, SYNTHESIS)
@@ -111,17 +107,10 @@ class StyleGANTrainer(TrainingLoop):
     STATE = ("G", "D", "G_ema", "opt_g", "opt_d", "generator", "batcher", "history", "fixed_z", "last_r1")
 
     def __init__(self, config: StyleGANConfig, images: torch.Tensor, device: torch.device | str = "cpu"):
-        if not isinstance(config, StyleGANConfig):
-            raise TypeError(f"config must be a StyleGANConfig, got {type(config).__name__}")
-        want = (config.channels, config.image_size, config.image_size)
-        if images.ndim != 4 or tuple(images.shape[1:]) != want:
-            raise ValueError(f"images must have shape (N, {want[0]}, {want[1]}, {want[2]}), got {tuple(images.shape)}")
-        self.config = c = config
-        self.device = torch.device(device)
-        self.images = images.to(self.device, torch.float32)
-        check_image_range("images", self.images)
-        with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed only
-            torch.manual_seed(c.seed)
+        self._set_up(config, StyleGANConfig, device)
+        c = config
+        self.images = self._device_images("images", images, (c.channels, c.image_size, c.image_size))
+        with seeded(c.seed):  # the initial weights depend on the seed only
             self.G = StyleGenerator(c.z_dim, c.w_dim, c.mapping_layers, c.g_width, c.channels, c.image_size,
                                     c.synthesis, c.mapping_lr_mul).to(self.device)
             self.D = StyleDiscriminator(c.channels, c.d_width, c.image_size).to(self.device)
