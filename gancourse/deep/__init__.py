@@ -14,7 +14,8 @@ this file imports nothing, so that ``import gancourse.deep`` stays cheap.
 - ``equalized``: equalized learning rate, pixel norm and the minibatch standard deviation (PGGAN, StyleGAN);
 - ``pggan``, ``stylegan``, ``path_length``, ``biggan``, ``r3gan``, ``stability``, ``stacked_mnist``: the progressive GAN,
   a small StyleGAN and its perceptual path length, BigGAN's tricks, R3GAN and its stability grid, StackedMNIST;
-- ``draggan``, ``draggan_eval``, ``draggan_widget``: DragGAN on the small StyleGAN; ``inversion``, ``spade``,
+- ``draggan``, ``draggan_eval``, ``draggan_widget``, ``draggan_canvas``: DragGAN on the small StyleGAN, its slider
+  demo and its click-and-drag canvas; ``inversion``, ``spade``,
   ``vector_quantize``: GAN inversion and editing, SPADE and vector quantisation (lecture 22);
 - ``runtime``, ``checkpoint``, ``loop``, ``train_gan``, ``train_cyclegan``, ``train_cgan``, ``train_ssgan``,
   ``train_bigan``, ``train_gancls``, ``train_pix2pix``, ``train_pggan``, ``train_stylegan``, ``train_biggan``,
@@ -32,6 +33,7 @@ __all__ = [
     "dcgan",
     "device",
     "draggan",
+    "draggan_canvas",
     "draggan_eval",
     "draggan_widget",
     "equalized",

@@ -21,6 +21,12 @@ from gancourse.deep.draggan import DragResult, Renderer, drag
 __all__ = ["DragSession", "plot_drag", "drag_widget"]
 
 
+def _points(p: Any) -> torch.Tensor:
+    """A point (x, y) as (1, 2), points (K, 2) as they are (float32; drag checks the shapes)."""
+    p = torch.as_tensor(p, dtype=torch.float32)
+    return p[None] if p.ndim == 1 else p
+
+
 class DragSession:
     """Drags that build on each other, from styles ``ws0`` (1, L, w_dim); ``drag_kwargs`` go to :func:`drag`."""
 
@@ -41,10 +47,10 @@ class DragSession:
         """The current image (1, C, S, S)."""
         return self.render(self.ws)[0]
 
-    def run(self, handle: tuple[float, float], target: tuple[float, float], **overrides: Any) -> DragResult:
-        """Drag ``handle`` (x, y) to ``target`` (x, y) from the current styles; the result becomes current."""
-        result = drag(self.render, self.ws, torch.tensor([handle], dtype=torch.float32),
-                      torch.tensor([target], dtype=torch.float32), **{**self.drag_kwargs, **overrides})
+    def run(self, handle: Any, target: Any, **overrides: Any) -> DragResult:
+        """Drag ``handle`` (x, y) to ``target`` (x, y), or handles (K, 2) to their targets (K, 2) at once, from
+        the current styles; the result becomes current."""
+        result = drag(self.render, self.ws, _points(handle), _points(target), **{**self.drag_kwargs, **overrides})
         self.history.append(result)
         return result
 

@@ -28,6 +28,7 @@ NOTEBOOK_04 = ROOT / "notebooks" / "04_numerics_of_gans.ipynb"
 NOTEBOOK_03 = ROOT / "notebooks" / "03_wasserstein_and_wgan.ipynb"
 NOTEBOOK_05B = ROOT / "notebooks" / "05b_gan_lab.ipynb"
 NOTEBOOK_07 = ROOT / "notebooks" / "07_dcgan.ipynb"
+NOTEBOOK_21 = ROOT / "notebooks" / "21_draggan.ipynb"
 EXPLORER_TAG = "explorer"
 
 #: lecture 7's image explorer without lecture 7's training run: what its cell needs (numpy, and a generator in

@@ -3,22 +3,6 @@
 
 const THUMB = 44, BIG = 176, CELL = 40;
 
-// Draw image k of a float32 array of N images (S, S, C) at (x, y), scaled to `size` pixels.
-function drawImage(ctx, arr, k, S, C, x, y, size) {
-  const img = new ImageData(S, S);
-  const base = k * S * S * C;
-  for (let p = 0; p < S * S; p++) {
-    const o = 4 * p, i = base + p * C;
-    const r = arr[i], g = C === 3 ? arr[i + 1] : r, b = C === 3 ? arr[i + 2] : r;
-    img.data[o] = 255 * r; img.data[o + 1] = 255 * g; img.data[o + 2] = 255 * b; img.data[o + 3] = 255;
-  }
-  const off = document.createElement("canvas");
-  off.width = S; off.height = S;
-  off.getContext("2d").putImageData(img, 0, 0);
-  ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(off, x, y, size, size);
-}
-
 function render({ model, el: root }) {
   const specs = model.get("specs");
   const values = { ...model.get("settings") };

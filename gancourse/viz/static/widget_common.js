@@ -1,5 +1,5 @@
 // Helpers shared by the course's canvas widgets (the game-dynamics explorer, the GAN lab, the divergence explorer,
-// the image explorer).
+// the image explorer, the DragGAN canvas).
 // Each widget's module is this file followed by its own (gancourse.viz.lab_widget.module_source).
 
 function floats(v) {
@@ -179,6 +179,22 @@ function viridis(t) {
   const f = u - i;
   const a = VIRIDIS[i], b = VIRIDIS[i + 1];
   return [a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1]), a[2] + f * (b[2] - a[2])];
+}
+
+// Draw image k of a float32 array of N images (S, S, C) at (x, y), scaled to `size` pixels.
+function drawImage(ctx, arr, k, S, C, x, y, size) {
+  const img = new ImageData(S, S);
+  const base = k * S * S * C;
+  for (let p = 0; p < S * S; p++) {
+    const o = 4 * p, i = base + p * C;
+    const r = arr[i], g = C === 3 ? arr[i + 1] : r, b = C === 3 ? arr[i + 2] : r;
+    img.data[o] = 255 * r; img.data[o + 1] = 255 * g; img.data[o + 2] = 255 * b; img.data[o + 3] = 255;
+  }
+  const off = document.createElement("canvas");
+  off.width = S; off.height = S;
+  off.getContext("2d").putImageData(img, 0, 0);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(off, x, y, size, size);
 }
 
 function el(tag, attrs = {}, ...children) {
