@@ -16,7 +16,9 @@ from gancourse.deep.runs.stacked import STACKED, n_scored  # noqa: E402
 from gancourse.deep.stacked_mnist import (  # noqa: E402
     N_MODES,
     channel_classes,
+    classes_of_modes,
     from_uint8,
+    kl_decomposition,
     mode_histogram,
     mode_of_classes,
     modes_covered,
@@ -84,10 +86,41 @@ def test_modes_and_reverse_kl_on_constructed_histograms():
 
 def test_mode_of_classes_and_the_uint8_round_trip():
     assert mode_of_classes(np.array([[1, 2, 3], [9, 0, 9]])).tolist() == [123, 909]
+    assert classes_of_modes(np.array([123, 909, 7])).tolist() == [[1, 2, 3], [9, 0, 9], [0, 0, 7]]
+    every = np.arange(N_MODES)
+    assert np.array_equal(mode_of_classes(classes_of_modes(every)), every)
+    with pytest.raises(ValueError, match=r"modes must lie in \[0, 1000\)"):
+        classes_of_modes(np.array([1000]))
     x = torch.rand(4, 3, 32, 32) * 2 - 1
     back = from_uint8(to_uint8(x))
     assert back.dtype == torch.float32 and (back - x).abs().max() <= 1 / 127.5 / 2 + 1e-6
     assert to_uint8(torch.tensor([-1.0, 0.0, 1.0])).tolist() == [0, 128, 255]
+
+
+def test_kl_decomposition_splits_the_reverse_kl_into_channels_and_their_dependence():
+    rng = np.random.default_rng(0)
+    # dependent channels: the last two copy the first, so each channel alone is uniform but only 10 modes occur
+    a = rng.integers(0, 10, 5000)
+    tied = kl_decomposition(np.stack([a, a, a], 1))
+    assert max(tied["channels"]) < 0.01 and math.isclose(tied["dependence"], tied["total"] - sum(tied["channels"]))
+    assert tied["total"] > math.log(100) - 0.01  # 10 of 1000 modes: log 100
+    # skewed but independent channels: the dependence is only sampling noise
+    p = np.array([0.3] + [0.7 / 9] * 9)
+    free = kl_decomposition(rng.choice(10, size=(26000, 3), p=p))
+    expected_channel = float(np.sum(p * np.log(10 * p)))
+    assert all(abs(k - expected_channel) < 0.02 for k in free["channels"])
+    assert 0.01 < free["dependence"] < 0.03  # about (1000 - 1 - 27) / (2 * 26000) = 0.019
+    # the total correlation computed directly: KL(q || q0 x q1 x q2)
+    c = rng.choice(10, size=(3000, 3))
+    c[:, 2] = np.where(rng.random(3000) < 0.5, c[:, 0], c[:, 2])
+    q = mode_histogram(mode_of_classes(c)) / len(c)
+    m = [np.bincount(c[:, k], minlength=10) / len(c) for k in range(3)]
+    prod = np.einsum("i,j,k->ijk", *m).ravel()
+    nz = q > 0
+    assert math.isclose(kl_decomposition(c)["dependence"], float(np.sum(q[nz] * np.log(q[nz] / prod[nz]))),
+                        rel_tol=1e-9)
+    with pytest.raises(ValueError, match=r"\(n, 3\) array of digit classes"):
+        kl_decomposition(np.array([[1, 2, 10]]))
 
 
 # ------------------------------------------------------------------------------------------ packing and trainer

@@ -41,8 +41,8 @@ from gancourse.deep.lenet import LeNet, load_lenet
 
 __all__ = [
     "N_MODES", "N_SCORE", "PUBLISHED", "StackedMNIST", "stacked_mnist", "draw_triples", "stack",
-    "mode_of_classes", "channel_classes", "sample_modes", "mode_histogram", "modes_covered", "reverse_kl",
-    "score_images", "real_floor", "to_uint8", "from_uint8", "score_samples",
+    "mode_of_classes", "classes_of_modes", "channel_classes", "sample_modes", "mode_histogram", "modes_covered", "reverse_kl",
+    "kl_decomposition", "score_images", "real_floor", "to_uint8", "from_uint8", "score_samples",
 ]
 
 N_MODES = 1000
@@ -118,6 +118,15 @@ def mode_of_classes(classes: torch.Tensor | np.ndarray) -> torch.Tensor | np.nda
     return classes[:, 0] * 100 + classes[:, 1] * 10 + classes[:, 2]
 
 
+def classes_of_modes(modes: np.ndarray | torch.Tensor) -> np.ndarray:
+    """The class triple ``(a, b, c)`` of each mode ``100 a + 10 b + c``: (n,) -> (n, 3) int64 (inverse of
+    :func:`mode_of_classes`)."""
+    m = np.asarray(modes).astype(np.int64).ravel()
+    if m.size and (m.min() < 0 or m.max() >= N_MODES):
+        raise ValueError(f"modes must lie in [0, {N_MODES}), got values in [{m.min()}, {m.max()}]")
+    return np.stack([m // 100, m // 10 % 10, m % 10], axis=1)
+
+
 @torch.no_grad()
 def channel_classes(images: torch.Tensor, lenet: LeNet | None = None, batch_size: int = 3000) -> np.ndarray:
     """The LeNet's class of every channel of images (n, 3, 32, 32) in [-1, 1]: (n, 3) int64."""
@@ -165,6 +174,23 @@ def reverse_kl(counts: np.ndarray) -> float:
     q = c / c.sum()
     nz = q > 0
     return float(np.sum(q[nz] * np.log(len(q) * q[nz])))
+
+
+def kl_decomposition(classes: np.ndarray) -> dict:
+    """Split the reverse KL of the mode histogram of class triples (n, 3) into the channels and their dependence:
+
+    ``KL(q || U_1000) = sum_c KL(q_c || U_10) + TC(q)``, exactly, for the empirical ``q``: ``q_c`` is channel c's
+    class histogram and the *total correlation* ``TC(q) = KL(q || q_0 x q_1 x q_2)`` measures how far the three
+    digits are from being drawn independently (0 when they are). Returns ``{"channels": [KL(q_c || U_10)] * 3,
+    "dependence": TC, "total": the reverse KL}``. With n samples, even independent channels show a TC of about
+    ``(1000 - 1 - 3 * 9) / (2 n)`` (0.019 for 26,000) from sampling noise alone.
+    """
+    c = np.asarray(classes)
+    if c.ndim != 2 or c.shape[1] != 3 or c.size == 0 or c.min() < 0 or c.max() > 9:
+        raise ValueError(f"classes must be a non-empty (n, 3) array of digit classes 0..9, got shape {c.shape}")
+    channels = [reverse_kl(np.bincount(c[:, k], minlength=10)) for k in range(3)]
+    total = reverse_kl(mode_histogram(mode_of_classes(c.astype(np.int64))))
+    return {"channels": channels, "dependence": total - sum(channels), "total": total}
 
 
 def score_images(images: torch.Tensor, lenet: LeNet | None = None) -> dict:

@@ -142,7 +142,7 @@ def stacked_preset(smoke: bool = False, tier: str | None = None, **overrides) ->
         preset_tier(smoke, tier),
         smoke=dict(steps=60, batch_size=16, g_width=8, d_width=8, z_dim=16, sample_every=30, log_every=10,
                    n_samples=16),
-        lecture=dict(steps=6000, batch_size=64, g_width=32, d_width=32, z_dim=64, sample_every=1000),
+        lecture=dict(steps=12000, batch_size=64, g_width=48, d_width=48, z_dim=64, sample_every=2000),
         full=dict(steps=30000, batch_size=64, g_width=64, d_width=64, z_dim=100, sample_every=2000),
     ))
     return StackedConfig(**{**base, **overrides})
