@@ -25,11 +25,11 @@ from gancourse.deep.biggan import (  # noqa: E402
     orthogonal_regularization,
     regularized_weights,
     truncated_normal,
-    update_ema,
 )
 from gancourse.deep.checkpoint import load_checkpoint  # noqa: E402
 from gancourse.deep.runs.biggan import BIGGAN, TRUNCATIONS, truncation_rows  # noqa: E402
 from gancourse.deep.runs.cgan import eval_labels  # noqa: E402
+from gancourse.deep.runtime import update_ema  # noqa: E402
 from gancourse.deep.train_biggan import BigGANConfig, BigGANTrainer, biggan_preset  # noqa: E402
 from test_train_command import assert_same_state, cli, ok  # noqa: E402
 

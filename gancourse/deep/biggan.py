@@ -19,7 +19,6 @@ The pieces, each one function or class:
   ``R_beta(W) = beta * ||W^T W (.) (1 - I)||_F^2`` (section 3.1, beta = 1e-4), applied to G's weights;
 - :func:`truncated_normal`: the truncation trick with resampling (section 3.1): ``z ~ N(0, I)`` with every
   value of magnitude above the threshold drawn again;
-- :func:`update_ema`: an exponential moving average of G's weights, the generator BigGAN samples from.
 
 Shapes at width ``w`` (32x32, three blocks): ``G: z (N, 4k) + y (N,) -> (N, 4w, 4, 4) -> (N, 2w, 8, 8) ->
 (N, w, 16, 16) -> (N, w, 32, 32) -> (N, C, 32, 32)``; ``D: (N, C, 32, 32) -> (N, w, 16, 16) -> (N, 2w, 8, 8)
@@ -40,7 +39,7 @@ from gancourse.errors import check_choice, check_positive, check_positive_int
 
 __all__ = ["HierarchicalBatchNorm2d", "GBlock", "DBlock", "BigGANGenerator", "BigGANDiscriminator",
            "apply_spectral_norm", "has_spectral_norm", "orthogonal_penalty", "orthogonal_regularization",
-           "regularized_weights", "truncated_normal", "update_ema", "ORTHO_BETA", "n_blocks_for"]
+           "regularized_weights", "truncated_normal", "ORTHO_BETA", "n_blocks_for"]
 
 #: BigGAN's orthogonal regularisation strength (section 3.1)
 ORTHO_BETA = 1e-4
@@ -291,14 +290,3 @@ def truncated_normal(shape: tuple[int, ...], threshold: float | None, generator:
             return z
         z[out] = torch.randn(n, generator=generator, device=device)
     raise ValueError(f"threshold {threshold} is too small: values kept falling outside it after {max_rounds} draws")
-
-
-@torch.no_grad()
-def update_ema(ema: nn.Module, net: nn.Module, decay: float) -> None:
-    """``theta_ema <- decay * theta_ema + (1 - decay) * theta`` for every parameter; buffers (batch-norm running
-    statistics, spectral norm's power-iteration vectors) are copied from ``net`` (BigGAN's code averages them
-    too; a copy keeps spectral norm's vectors unit-length, and the statistics follow G's recent batches)."""
-    for p_ema, p in zip(ema.parameters(), net.parameters()):
-        p_ema.lerp_(p, 1.0 - decay)
-    for b_ema, b in zip(ema.buffers(), net.buffers()):
-        b_ema.copy_(b)

@@ -42,6 +42,7 @@ __all__ = [
     "CudaRunOptions",
     "check_run_config",
     "seeded",
+    "update_ema",
     "use_autocast",
     "use_compile",
     "autocast",
@@ -96,6 +97,19 @@ def seeded(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, net: torch.nn.Module, decay: float) -> None:
+    """``theta_ema <- decay * theta_ema + (1 - decay) * theta`` for every parameter (Karras et al. 2018; Yazici et al.
+    2019: a moving average of G's weights draws better samples than G); ``decay = 0`` copies ``net``. Buffers
+    (batch-norm running statistics, spectral norm's power-iteration vectors) are copied from ``net`` (BigGAN's code
+    averages them too; a copy keeps spectral norm's vectors unit-length, and the statistics follow G's recent
+    batches)."""
+    for p_ema, p in zip(ema.parameters(), net.parameters()):
+        p_ema.lerp_(p, 1.0 - decay)
+    for b_ema, b in zip(ema.buffers(), net.buffers()):
+        b_ema.copy_(b)
 
 
 def use_autocast(device: torch.device, requested: bool) -> bool:

@@ -32,7 +32,6 @@ from gancourse.deep.biggan import (
     n_blocks_for,
     orthogonal_regularization,
     truncated_normal,
-    update_ema,
 )
 from gancourse.deep.conditional import DISCRIMINATORS, check_labels
 from gancourse.deep.loop import TrainingLoop
@@ -47,6 +46,7 @@ from gancourse.deep.runtime import (
     eval_mode,
     maybe_compile,
     seeded,
+    update_ema,
 )
 from gancourse.errors import check_choice, check_positive, check_positive_int
 from gancourse.options import option

@@ -47,6 +47,7 @@ from gancourse.deep.runtime import (
     check_run_config,
     eval_mode,
     seeded,
+    update_ema,
 )
 from gancourse.errors import check_choice, check_positive, check_positive_int
 from gancourse.options import option
@@ -241,17 +242,11 @@ class PGGANTrainer(TrainingLoop):
         self.D.requires_grad_(True)
         self.opt_g.step()
         if c.ema_half_life:
-            self._update_average(c.ema_beta)
+            update_ema(self.G_ema, self.G, c.ema_beta)
         self.step += 1
         t = torch.tensor
         self.history.append(self.step, loss_d, loss_g, d_real, d_fake, t(float(resolution)), t(alpha),
                             t(float(self.images_seen)))
-
-    @torch.no_grad()
-    def _update_average(self, beta: float) -> None:
-        """``w_ema <- beta * w_ema + (1 - beta) * w`` for every weight of G."""
-        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
-            p_ema.lerp_(p, 1.0 - beta)
 
     def networks(self) -> list[torch.nn.Module]:
         return [self.G, self.D]

@@ -38,6 +38,7 @@ from gancourse.deep.runtime import (
     eval_mode,
     maybe_compile,
     seeded,
+    update_ema,
 )
 from gancourse.errors import check_positive
 from gancourse.options import option
@@ -167,14 +168,6 @@ class R3GANTrainer(TrainingLoop):
         return self.generate(z, batch_size)
 
     # ------------------------------------------------------------------ one step
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        """``theta_ema <- beta theta_ema + (1 - beta) theta`` with ``beta = ema``, warmed up as
-        ``min(ema, (1 + t) / (10 + t))`` so that early averages do not lean on the random start."""
-        beta = min(self.config.ema, (1 + self.step) / (10 + self.step))
-        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
-            p_ema.lerp_(p, 1.0 - beta)
-
     def train_step(self) -> None:
         """One D update (RpGAN + R1 + R2) and one G update (RpGAN); losses go to ``history``."""
         c = self.config
@@ -201,7 +194,8 @@ class R3GANTrainer(TrainingLoop):
         finally:
             self.D.requires_grad_(True)
         if c.ema > 0:
-            self._update_ema()
+            # the decay warms up as min(ema, (1 + t) / (10 + t)): early averages do not lean on the random start
+            update_ema(self.G_ema, self.G, min(c.ema, (1 + self.step) / (10 + self.step)))
         self.step += 1
         self.history.append(self.step, rp.detach(), loss_g.detach(), r1.detach(), r2.detach(),
                             (l_real - l_fake).mean().detach())

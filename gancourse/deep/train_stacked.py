@@ -50,6 +50,7 @@ from gancourse.deep.runtime import (
     eval_mode,
     maybe_compile,
     seeded,
+    update_ema,
 )
 from gancourse.deep.stacked_mnist import draw_triples, mode_of_classes, stack
 from gancourse.errors import check_choice, check_positive, check_positive_int
@@ -193,18 +194,6 @@ class StackedTrainer(TrainingLoop):
         return stack(self.digits, t), mode_of_classes(self.digit_labels[t])
 
     @torch.no_grad()
-    def update_average(self) -> None:
-        """``theta_ema <- ema * theta_ema + (1 - ema) * theta`` for G's weights (Karras et al. 2018; Yazici et al.
-        2019); batch norm's running statistics are copied. With ``ema = 0`` the average is G itself."""
-        for p_avg, p in zip(self.G_ema.parameters(), self.G.parameters()):
-            if self.config.ema == 0:
-                p_avg.copy_(p)
-            else:
-                p_avg.lerp_(p, 1.0 - self.config.ema)
-        for b_avg, b in zip(self.G_ema.buffers(), self.G.buffers()):
-            b_avg.copy_(b)
-
-    @torch.no_grad()
     def generate(self, z: torch.Tensor, batch_size: int = 1000, average: bool = True) -> torch.Tensor:
         """``G(z)`` in eval mode (batch norm uses running statistics), float32 on the CPU: (n, 3, S, S); from the
         moving average of G's weights unless ``average`` is False."""
@@ -248,7 +237,7 @@ class StackedTrainer(TrainingLoop):
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
-        self.update_average()
+        update_ema(self.G_ema, self.G, c.ema)  # with ema = 0, G_ema is a copy of G
         self.step += 1
         if c.loss == "bce":
             d_real, d_fake = torch.sigmoid(l_real).mean(), torch.sigmoid(l_fake).mean()
