@@ -244,7 +244,7 @@ def test_zero_centered_penalty_of_a_linear_critic_is_gamma_half_norm_squared():
         critic.weight.copy_(w)
     x = torch.randn(5, 3, dtype=DT)
     p = zero_centered_penalty(critic, x, gamma=0.4)
-    assert float(p) == pytest.approx(0.2 * float(w.square().sum()), rel=1e-12)
+    assert p.item() == pytest.approx(0.2 * float(w.square().sum()), rel=1e-12)
     p.backward()  # d/dw (gamma/2 ||w||^2) = gamma w
     np.testing.assert_allclose(critic.weight.grad.numpy(), 0.4 * w.numpy(), rtol=1e-12)
     with pytest.raises(ValueError, match="gamma"):

@@ -87,7 +87,7 @@ def stylegan_preset(smoke: bool = False, tier: str | None = None, **overrides) -
         preset_tier(smoke, tier),
         smoke=dict(steps=40, batch_size=16, g_width=8, d_width=8, z_dim=32, w_dim=32, mapping_layers=2,
                    sample_every=20, log_every=10, n_samples=16, ema_images=500),
-        lecture=dict(steps=1500, batch_size=32, g_width=16, d_width=16, z_dim=64, w_dim=64, mapping_layers=4,
+        lecture=dict(steps=2500, batch_size=32, g_width=16, d_width=16, z_dim=64, w_dim=64, mapping_layers=4,
                      sample_every=500, ema_images=5000),
         full=dict(steps=20000, batch_size=64, g_width=32, d_width=32, z_dim=128, w_dim=128, mapping_layers=8,
                   sample_every=2000, ema_images=10000),
