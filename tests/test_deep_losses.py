@@ -260,4 +260,4 @@ def test_zero_centered_penalty_matches_numpy_r1_on_an_mlp():
     xg = x.clone().requires_grad_(True)
     (g,) = torch.autograd.grad(critic(xg).sum(), xg)
     expected, _ = r1_penalty(g.numpy(), 2.5)
-    assert float(zero_centered_penalty(critic, x, 2.5)) == pytest.approx(expected, rel=1e-12)
+    assert zero_centered_penalty(critic, x, 2.5).item() == pytest.approx(expected, rel=1e-12)
