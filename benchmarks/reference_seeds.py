@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from gancourse.grading.protocol import decode_case, encode_case
 from gancourse.grading.registry import get_homework, load_questions
 
 
@@ -27,7 +28,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=40, help="draws of the question's hidden cases")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draws")
     args = parser.parse_args()
-    questions = dict((spec.name, (spec, solution)) for spec, solution in load_questions(get_homework(args.homework)))
+    questions = {spec.name: (spec, solution) for spec, solution in load_questions(get_homework(args.homework))}
     if args.question not in questions:
         parser.error(f"{args.homework} has no question {args.question!r}; it has {sorted(questions)}")
     spec, solution = questions[args.question]
@@ -37,16 +38,16 @@ def main() -> None:
     fractions, short, start = [], [], time.process_time()
     for _ in range(args.n):
         for case in spec.cases(rng):
-            got = solution(**{k: v for k, v in case.items() if not k.startswith("_")})
+            got = solution(**decode_case(encode_case(case)))  # the arguments the grader's sandbox passes
             fraction, message = spec.score(case, got)
             fractions.append(float(fraction))
             if fraction < 1.0:
-                short.append({"case": {k: v for k, v in case.items()}, "fraction": float(fraction),
+                short.append({"case": case, "fraction": float(fraction),
                               "message": message})
     print(json.dumps({"homework": args.homework, "question": args.question, "runs": len(fractions),
                       "below_full_marks": len(short), "min_fraction": min(fractions),
                       "cpu_seconds_per_run": round((time.process_time() - start) / len(fractions), 2),
-                      "short": short}, indent=1))
+                      "short": short}, indent=1, default=repr))  # repr: a case may hold arrays
 
 
 if __name__ == "__main__":

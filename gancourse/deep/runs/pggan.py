@@ -2,8 +2,9 @@
 
 The report is DCGAN's (:mod:`gancourse.deep.runs.digits`): FD-LeNet, classifier score and class-histogram KL of
 ``N_EVAL`` samples at 32x32 (alpha = 1, the averaged generator) against ``N_EVAL`` held-out digits, beside the
-floor (another ``N_EVAL`` held-out digits) and the ceiling (the same networks before training). The images seen and the final resolution go to ``metrics.json`` with the losses (``final_losses``:
-``images_seen``, ``resolution``, ``alpha``), beside the training wall time (``seconds``).
+floor (another ``N_EVAL`` held-out digits) and the ceiling (the same networks before training). The images seen
+and the final resolution go to ``metrics.json`` with the losses (``final_losses``: ``images_seen``,
+``resolution``, ``alpha``), beside the training wall time (``seconds``).
 
 ``samples.npz``: ``images`` float32 (N_SAMPLES, 1, 32, 32) in [-1, 1]. Snapshots taken at 4x4 .. 16x16 are
 upsampled (nearest neighbour) to 32x32 for their grids, so every grid has the same size.
