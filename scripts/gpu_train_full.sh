@@ -5,9 +5,13 @@
 #
 # Each model trains with `gancourse train MODEL --preset full --seed 0 --device cuda` into OUT_DIR/MODEL/ (the
 # usual run folder). The models run in parallel, JOBS at a time (default 4; the networks are small, so one GPU
-# keeps up with several), each limited to LIMIT seconds (default 1800) and to THREADS CPU threads (default 2).
-# OUT_DIR/summary.json then holds, per model, the exit status, the wall time and the run's metrics.json
-# (report, config, device, training seconds); OUT_DIR/logs.txt holds the end of each run's output.
+# keeps up with several), each with THREADS CPU threads (default 2). A run still training after LIMIT seconds
+# (default 1800) gets a Ctrl-C: it saves OUT_DIR/MODEL/checkpoint.pt and stops, and `gancourse train MODEL --resume
+# OUT_DIR/MODEL/checkpoint.pt` continues it later. A run already evaluating by then gets GRACE more seconds (default
+# 300) before it is stopped, so a finished training is not thrown away.
+# OUT_DIR/summary.json then holds, per model, how the run ended ("finished", "interrupted" with the step reached,
+# or "failed"), the wall time and the run's metrics.json (report, config, device, training seconds);
+# OUT_DIR/logs.txt holds the end of each run's output.
 # A dry run of the plumbing on a CPU: DEVICE=cpu PRESET=smoke bash scripts/gpu_train_full.sh /tmp/dry dcgan
 set -uo pipefail
 
@@ -17,63 +21,88 @@ shift || true
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 cd "$ROOT"
-JOBS="${JOBS:-4}"
-LIMIT="${LIMIT:-1800}"
-THREADS="${THREADS:-2}"
+export JOBS="${JOBS:-4}" LIMIT="${LIMIT:-1800}" GRACE="${GRACE:-300}" THREADS="${THREADS:-2}"
+export DEVICE="${DEVICE:-cuda}" PRESET="${PRESET:-full}"
 PYTHON="${PYTHON:-python3}"
-DEVICE="${DEVICE:-cuda}"
-PRESET="${PRESET:-full}"
 
 unset GANCOURSE_SMOKE GANCOURSE_TIER CI  # full size: no smoke switch may leak in
 export MPLBACKEND=Agg PYTHONUNBUFFERED=1
 
-DEVICE="$DEVICE" "$PYTHON" - <<'PY' > "$OUT/environment.json" || exit 1
-import json, os, platform, torch
-cuda = os.environ["DEVICE"] == "cuda"
-assert torch.cuda.is_available() or not cuda, "no CUDA device: these are the GPU runs"
-print(json.dumps({"torch": torch.__version__, "cuda": torch.version.cuda,
-                  "gpu": torch.cuda.get_device_name(0) if cuda else None, "python": platform.python_version()}, indent=1))
-PY
+exec "$PYTHON" - "$OUT" "$@" <<'PY'
+import json, os, pathlib, platform, re, signal, subprocess, sys, time
 
-if [ "$#" -gt 0 ]; then
-    MODELS=("$@")
-else
-    mapfile -t MODELS < <("$PYTHON" -c "from gancourse.deep.runs.registry import MODELS; print('\n'.join(MODELS))")
-fi
+import torch
 
-run_one() {  # MODEL: train it, then record "MODEL RC SECONDS" in OUT/MODEL.status
-    local model="$1" start=$SECONDS rc
-    timeout "$LIMIT" "$PYTHON" -m gancourse train "$model" --preset "$PRESET" --seed 0 --device "$DEVICE" \
-        --threads "$THREADS" --no-progress --out "$OUT/$model" > "$OUT/$model.log" 2>&1
-    rc=$?
-    echo "$model $rc $((SECONDS - start))" > "$OUT/$model.status"
-    echo "$model: exit $rc in $((SECONDS - start)) s"
-}
-
-running=0
-for model in "${MODELS[@]}"; do
-    run_one "$model" &
-    running=$((running + 1))
-    if [ "$running" -ge "$JOBS" ]; then
-        wait -n
-        running=$((running - 1))
-    fi
-done
-wait
-
-"$PYTHON" - "$OUT" "${MODELS[@]}" <<'PY'
-import json, pathlib, sys
 out, models = pathlib.Path(sys.argv[1]), sys.argv[2:]
-summary = {"environment": json.loads((out / "environment.json").read_text())}
-logs = []
-for m in models:
-    status = (out / f"{m}.status").read_text().split() if (out / f"{m}.status").exists() else [m, "?", "?"]
-    metrics = out / m / "metrics.json"
-    summary[m] = {"exit": status[1], "wall_seconds": status[2],
-                  "metrics": json.loads(metrics.read_text()) if metrics.exists() else None}
-    log = (out / f"{m}.log").read_text(errors="replace") if (out / f"{m}.log").exists() else ""
-    logs.append(f"===== {m} (exit {status[1]}, {status[2]} s)\n{log[-3000:]}")
+env = os.environ
+jobs, limit, grace, threads = (int(env[k]) for k in ("JOBS", "LIMIT", "GRACE", "THREADS"))
+device, preset = env["DEVICE"], env["PRESET"]
+cuda = device == "cuda"
+if cuda and not torch.cuda.is_available():
+    sys.exit("no CUDA device: these are the GPU runs (DEVICE=cpu PRESET=smoke for a dry run on a CPU)")
+environment = {"torch": torch.__version__, "cuda": torch.version.cuda, "python": platform.python_version(),
+               "gpu": torch.cuda.get_device_name(0) if cuda else None,
+               "jobs": jobs, "limit_seconds": limit, "grace_seconds": grace, "threads": threads, "preset": preset}
+if not models:
+    from gancourse.deep.runs.registry import MODELS
+    models = list(MODELS)
+
+
+class Run:
+    """One `gancourse train` process, its log, and how it ended."""
+
+    def __init__(self, model: str):
+        self.model, self.log = model, out / f"{model}.log"
+        command = [sys.executable, "-m", "gancourse", "train", model, "--preset", preset, "--seed", "0",
+                   "--device", device, "--threads", str(threads), "--no-progress", "--out", str(out / model)]
+        self.start = time.monotonic()
+        self.process = subprocess.Popen(command, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
+        self.interrupted = False
+        print(f"{model}: started", flush=True)
+
+    def evaluating(self) -> bool:
+        return "evaluating" in self.log.read_text(errors="replace")
+
+    def watch(self) -> bool:
+        """Stop the run at its limit (Ctrl-C while training; a kill after the grace while evaluating); True when done."""
+        age = time.monotonic() - self.start
+        if self.process.poll() is not None:
+            self.seconds = age
+            print(f"{self.model}: exit {self.process.returncode} in {age:.0f} s", flush=True)
+            return True
+        if age > limit and not self.interrupted and not self.evaluating():
+            self.process.send_signal(signal.SIGINT)  # the trainer saves its checkpoint and stops
+            self.interrupted = True
+        elif age > limit + grace:
+            self.process.kill()
+        return False
+
+    def record(self) -> dict:
+        log = self.log.read_text(errors="replace")
+        metrics = out / self.model / "metrics.json"
+        stopped = re.search(r"interrupted at step (\d+) of (\d+)", log)
+        ended = "finished" if self.process.returncode == 0 and metrics.exists() else (
+            "interrupted" if stopped else "failed")
+        row = {"ended": ended, "exit": self.process.returncode, "wall_seconds": round(self.seconds, 1),
+               "metrics": json.loads(metrics.read_text()) if metrics.exists() else None}
+        if stopped:
+            row["step"], row["of"] = int(stopped[1]), int(stopped[2])
+        return row
+
+
+waiting, running, done = list(models), [], []
+while waiting or running:
+    while waiting and len(running) < jobs:
+        running.append(Run(waiting.pop(0)))
+    time.sleep(1)
+    for run in [r for r in running if r.watch()]:
+        running.remove(run)
+        done.append(run)
+
+summary = {"environment": environment, **{r.model: r.record() for r in sorted(done, key=lambda r: models.index(r.model))}}
 (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-(out / "logs.txt").write_text("\n".join(logs))
-print(json.dumps({m: {k: summary[m][k] for k in ("exit", "wall_seconds")} for m in models}))
+(out / "logs.txt").write_text("\n".join(
+    f"===== {m} ({summary[m]['ended']}, exit {summary[m]['exit']}, {summary[m]['wall_seconds']} s)\n"
+    + (out / f"{m}.log").read_text(errors="replace")[-3000:] for m in models))
+print(json.dumps({m: {k: summary[m].get(k) for k in ("ended", "wall_seconds", "step", "of")} for m in models}))
 PY
