@@ -315,6 +315,19 @@ def test_loss_history_flushes_and_detects_nan():
         h.flush()
 
 
+def test_loss_history_takes_plain_numbers_on_the_tensors_device():
+    # a schedule's resolution or learning rate is a Python number; on a CUDA run it must join the CUDA losses
+    # (torch.stack refuses mixed devices, which the "meta" device shows without a GPU)
+    h = LossHistory(("loss", "resolution", "alpha"))
+    h.append(1, torch.zeros((), device="meta"), 32, 0.5)
+    assert h._pending[0][1].device.type == "meta"
+    h = LossHistory(("loss", "resolution", "alpha"))
+    h.append(7, torch.tensor(1.5), 16, 0.25)
+    assert h.flush() == {"loss": 1.5, "resolution": 16.0, "alpha": 0.25}
+    with pytest.raises(ValueError, match="one scalar per name"):
+        h.append(8, torch.tensor(1.0), 2.0)
+
+
 @pytest.mark.parametrize("loss, keys", [("dcgan", {"d_loss", "g_loss", "d_real", "d_fake"}),
                                        ("wgan-gp", {"d_loss", "g_loss", "w_estimate", "gp", "grad_norm"})])
 def test_history_keys_are_the_numpy_trainers(loss, keys):

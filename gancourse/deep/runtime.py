@@ -205,9 +205,17 @@ class LossHistory:
         self.values: dict[str, list[float]] = _Values({"step": [], **{k: [] for k in self.names}})
         self._pending: list[tuple[int, torch.Tensor]] = []
 
-    def append(self, step: int, *scalars: torch.Tensor) -> None:
-        """Record the scalars of ``step`` (in the order of ``names``) without syncing the device."""
-        self._pending.append((step, torch.stack([s.detach().float().reshape(()) for s in scalars])))
+    def append(self, step: int, *scalars: torch.Tensor | float) -> None:
+        """Record the scalars of ``step`` (in the order of ``names``) without syncing the device.
+
+        Tensors stay where they are; plain numbers (a schedule's resolution or learning rate) are put on the device
+        of the first tensor, so a CUDA run mixes both freely."""
+        if len(scalars) != len(self.names):
+            raise ValueError(f"append takes one scalar per name {self.names}, got {len(scalars)}")
+        device = next((s.device for s in scalars if isinstance(s, torch.Tensor)), None)
+        values = [s.detach().float().reshape(()) if isinstance(s, torch.Tensor)
+                  else torch.tensor(float(s), device=device) for s in scalars]
+        self._pending.append((step, torch.stack(values)))
 
     def flush(self) -> dict[str, float]:
         """Copy the pending steps to the host; return the latest values; raise on NaN/inf."""

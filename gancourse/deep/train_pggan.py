@@ -244,9 +244,7 @@ class PGGANTrainer(TrainingLoop):
         if c.ema_half_life:
             update_ema(self.G_ema, self.G, c.ema_beta)
         self.step += 1
-        t = torch.tensor
-        self.history.append(self.step, loss_d, loss_g, d_real, d_fake, t(float(resolution)), t(alpha),
-                            t(float(self.images_seen)))
+        self.history.append(self.step, loss_d, loss_g, d_real, d_fake, resolution, alpha, self.images_seen)
 
     def networks(self) -> list[torch.nn.Module]:
         return [self.G, self.D]
