@@ -7,8 +7,8 @@
 # usual run folder). The models run in parallel, JOBS at a time (default 4; the networks are small, so one GPU
 # keeps up with several), each with THREADS CPU threads (default 2). A run still training after LIMIT seconds
 # (default 1800) gets a Ctrl-C: it saves OUT_DIR/MODEL/checkpoint.pt and stops, and `gancourse train MODEL --resume
-# OUT_DIR/MODEL/checkpoint.pt` continues it later. A run already evaluating by then gets GRACE more seconds (default
-# 300) before it is stopped, so a finished training is not thrown away.
+# OUT_DIR/MODEL/checkpoint.pt` continues it later. A run already evaluating by then, or still starting, gets GRACE
+# more seconds (default 300) before it is stopped, so a finished training is not thrown away.
 # OUT_DIR/summary.json then holds, per model, how the run ended ("finished", "interrupted" with the step reached,
 # or "failed"), the wall time and the run's metrics.json (report, config, device, training seconds);
 # OUT_DIR/logs.txt holds the end of each run's output.
@@ -60,8 +60,8 @@ class Run:
         self.interrupted = False
         print(f"{model}: started", flush=True)
 
-    def evaluating(self) -> bool:
-        return "evaluating" in self.log.read_text(errors="replace")
+    def said(self, pattern: str) -> bool:
+        return re.search(pattern, self.log.read_text(errors="replace"), re.MULTILINE) is not None
 
     def watch(self) -> bool:
         """Stop the run at its limit (Ctrl-C while training; a kill after the grace while evaluating); True when done."""
@@ -70,7 +70,8 @@ class Run:
             self.seconds = age
             print(f"{self.model}: exit {self.process.returncode} in {age:.0f} s", flush=True)
             return True
-        if age > limit and not self.interrupted and not self.evaluating():
+        training = self.said(r"^gancourse train: .* step \d+ of \d+") and not self.said("evaluating")
+        if age > limit and not self.interrupted and training:
             self.process.send_signal(signal.SIGINT)  # the trainer saves its checkpoint and stops
             self.interrupted = True
         elif age > limit + grace:
