@@ -321,6 +321,8 @@ def test_loss_history_takes_plain_numbers_on_the_tensors_device():
     h = LossHistory(("loss", "resolution", "alpha"))
     h.append(1, torch.zeros((), device="meta"), 32, 0.5)
     assert h._pending[0][1].device.type == "meta"
+    h.append(2, torch.zeros(()), 32, torch.ones((), device="meta"))  # a CPU tensor (a penalty switched off) too
+    assert h._pending[1][1].device.type == "meta"
     h = LossHistory(("loss", "resolution", "alpha"))
     h.append(7, torch.tensor(1.5), 16, 0.25)
     assert h.flush() == {"loss": 1.5, "resolution": 16.0, "alpha": 0.25}

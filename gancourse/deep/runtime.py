@@ -208,13 +208,13 @@ class LossHistory:
     def append(self, step: int, *scalars: torch.Tensor | float) -> None:
         """Record the scalars of ``step`` (in the order of ``names``) without syncing the device.
 
-        Tensors stay where they are; plain numbers (a schedule's resolution or learning rate) are put on the device
-        of the first tensor, so a CUDA run mixes both freely."""
+        The scalars go to the accelerator that any of them is on: plain numbers (a schedule's resolution or learning
+        rate) and CPU tensors (a switched-off penalty's ``torch.zeros(())``) join a CUDA run's losses freely."""
         if len(scalars) != len(self.names):
             raise ValueError(f"append takes one scalar per name {self.names}, got {len(scalars)}")
-        device = next((s.device for s in scalars if isinstance(s, torch.Tensor)), None)
-        values = [s.detach().float().reshape(()) if isinstance(s, torch.Tensor)
-                  else torch.tensor(float(s), device=device) for s in scalars]
+        devices = [s.device for s in scalars if isinstance(s, torch.Tensor)]
+        device = next((d for d in devices if d.type != "cpu"), devices[0] if devices else None)
+        values = [torch.as_tensor(s).detach().float().reshape(()).to(device) for s in scalars]
         self._pending.append((step, torch.stack(values)))
 
     def flush(self) -> dict[str, float]:
