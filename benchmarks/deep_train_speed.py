@@ -71,15 +71,14 @@ SYNTHETIC = ("dcgan", "wgan-gp", "cyclegan")  # timed on random images (no data 
 
 def make_trainer(name: str, preset: str, compiled: bool, device: torch.device):
     """The trainer of model ``name`` at ``preset``: on random images for ``SYNTHETIC``, else as `gancourse train`."""
-    smoke = preset == "smoke"
-    images1 = torch.rand(2048, 1, 32, 32) * 2 - 1
-    if name == "dcgan":
-        return GANTrainer(dcgan_preset(smoke, compile=compiled), images1, device)
-    if name == "wgan-gp":
-        return GANTrainer(wgan_gp_preset(smoke, compile=compiled), images1, device)
-    if name == "cyclegan":
-        images3 = torch.rand(2048, 3, 32, 32) * 2 - 1
-        return CycleGANTrainer(cyclegan_preset(smoke, compile=compiled), images1, images3, device)
+    if name in SYNTHETIC:
+        smoke = preset == "smoke"
+        images1 = torch.rand(2048, 1, 32, 32) * 2 - 1
+        if name == "cyclegan":
+            images3 = torch.rand(2048, 3, 32, 32) * 2 - 1
+            return CycleGANTrainer(cyclegan_preset(smoke, compile=compiled), images1, images3, device)
+        make_config = dcgan_preset if name == "dcgan" else wgan_gp_preset
+        return GANTrainer(make_config(smoke, compile=compiled), images1, device)
     spec = get_spec(name)
     if compiled and "compile" not in {f.name for f in dataclasses.fields(spec.config_class)}:
         raise ValueError(f"{name} has no torch.compile option")

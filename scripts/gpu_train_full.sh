@@ -56,12 +56,10 @@ class Run:
         command = [sys.executable, "-m", "gancourse", "train", model, "--preset", preset, "--seed", "0",
                    "--device", device, "--threads", str(threads), "--no-progress", "--out", str(out / model)]
         self.start = time.monotonic()
-        self.process = subprocess.Popen(command, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
+        with self.log.open("w") as log:  # the child keeps its own copy of the file
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         self.interrupted = False
         print(f"{model}: started", flush=True)
-
-    def said(self, pattern: str) -> bool:
-        return re.search(pattern, self.log.read_text(errors="replace"), re.MULTILINE) is not None
 
     def watch(self) -> bool:
         """Stop the run at its limit (Ctrl-C while training; a kill after the grace while evaluating); True when done."""
@@ -70,7 +68,8 @@ class Run:
             self.seconds = age
             print(f"{self.model}: exit {self.process.returncode} in {age:.0f} s", flush=True)
             return True
-        training = self.said(r"^gancourse train: .* step \d+ of \d+") and not self.said("evaluating")
+        log = self.log.read_text(errors="replace")
+        training = re.search(r"^gancourse train: .* step \d+ of \d+", log, re.MULTILINE) and "evaluating" not in log
         if age > limit and not self.interrupted and training:
             self.process.send_signal(signal.SIGINT)  # the trainer saves its checkpoint and stops
             self.interrupted = True
