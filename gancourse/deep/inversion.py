@@ -141,7 +141,7 @@ def linear_direction(z: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
         raise ValueError("the score is the same for every code: there is no direction to fit (it would be zero)")
     if n <= d:
         raise ValueError(f"need more codes than dimensions to fit a direction, got N = {n} codes of D = {d}")
-    design = torch.cat([torch.ones(n, 1, dtype=torch.float64), z.double()], dim=1)  # (N, 1 + D)
+    design = torch.cat([torch.ones(n, 1, dtype=torch.float64, device=z.device), z.double()], dim=1)  # (N, 1 + D)
     coef = torch.linalg.lstsq(design, score.double()[:, None]).solution[1:, 0]  # (D,)
     return (coef / coef.norm()).to(z.dtype)
 
