@@ -220,7 +220,7 @@ def test_inversion_arguments():
     R = BlobRenderer()
     with pytest.raises(ValueError, match="'w', 'w\\+'"):
         invert(R, torch.zeros(1, 1, S, S), R.w_avg, 3, space="z")
-    with pytest.raises(ValueError, match="lenet"):
+    with pytest.raises(ValueError, match="lenet on the generator's device: .*load_lenet\\('cpu'\\)"):
         invert(R, torch.zeros(1, 1, S, S), R.w_avg, 3, feature_weight=1.0)
 
 

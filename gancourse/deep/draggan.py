@@ -307,7 +307,8 @@ def invert(render: Renderer, target: torch.Tensor, w_avg: torch.Tensor, num_ws: 
         raise ValueError(f"target must have shape (1, C, S, S), got "
                          f"{tuple(target.shape) if isinstance(target, torch.Tensor) else type(target).__name__}")
     if feature_weight > 0 and lenet is None:
-        raise ValueError("feature_weight > 0 needs a lenet (gancourse.deep.lenet.load_lenet())")
+        raise ValueError(f"feature_weight > 0 needs a lenet on the generator's device: "
+                         f"gancourse.deep.lenet.load_lenet({str(w_avg.device)!r})")
     start = w_avg.detach().reshape(1, 1, -1)
     w = (start if space == "w" else start.expand(1, num_ws, -1)).clone().requires_grad_(True)
     opt = torch.optim.Adam([w], lr=lr)
